@@ -1,0 +1,118 @@
+"""Deleting expired images: a pure sweep of one folder, and the scheduler that runs it.
+
+One APScheduler per process runs a sweep job for each store that needs one. A process made
+by fork (a pre-loading server's workers) gets its own scheduler, since threads do not survive
+a fork.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import Protocol
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from storage import parse_name
+
+log = logging.getLogger("artproxy")
+
+TEMP_PREFIX = ".tmp-"
+# A write takes milliseconds; a temp file this old was left by a process that died mid-write.
+ABANDONED_TEMP_SECONDS = 60
+
+
+class Sweepable(Protocol):
+    def purge_expired(self, now: float | None = None) -> int: ...
+
+
+def purge_expired(directory: Path, now: float) -> int:
+    """Delete images in ``directory`` whose deadline is at or before ``now``, and abandoned
+    temp files. Other files are not artproxy's and are left alone. Returns images deleted."""
+    deleted = 0
+    with os.scandir(directory) as entries:
+        for entry in entries:
+            parsed = parse_name(entry.name)
+            try:
+                if parsed is not None and parsed.expires_at <= now:
+                    os.unlink(entry.path)
+                    deleted += 1
+                elif (entry.name.startswith(TEMP_PREFIX)
+                      and entry.stat().st_mtime < now - ABANDONED_TEMP_SECONDS):
+                    os.unlink(entry.path)
+            except FileNotFoundError:
+                pass  # another process's sweep got there first
+    return deleted
+
+
+_lock = threading.Lock()
+_scheduler: BackgroundScheduler | None = None
+_jobs: dict[str, tuple[Sweepable, float]] = {}
+
+
+def start_sweeping(job_name: str, store: Sweepable, interval_seconds: float) -> None:
+    """Sweep ``store`` now, then every ``interval_seconds`` in this process's scheduler.
+
+    Calling it again with the same ``job_name`` replaces that job rather than adding one.
+    """
+    store.purge_expired()
+    with _lock:
+        _jobs[job_name] = (store, interval_seconds)
+        _add_job(_running_scheduler(), job_name)
+
+
+def stop_sweeping() -> None:
+    global _scheduler
+    with _lock:
+        if _scheduler is not None:
+            _scheduler.shutdown(wait=True)
+        _scheduler = None
+        _jobs.clear()
+
+
+def scheduler_running() -> bool:
+    return _scheduler is not None and _scheduler.running
+
+
+def _running_scheduler() -> BackgroundScheduler:
+    global _scheduler
+    if _scheduler is None:
+        # APScheduler logs every run at INFO: once a second would drown the service's own log.
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
+        _scheduler = BackgroundScheduler(daemon=True)
+        _scheduler.start()
+        log.info("expiry sweeper started in process %d", os.getpid())
+    return _scheduler
+
+
+def _add_job(scheduler: BackgroundScheduler, job_name: str) -> None:
+    store, interval_seconds = _jobs[job_name]
+    # coalesce + one instance: a sweep that overruns is skipped, never stacked up.
+    scheduler.add_job(_sweep, "interval", seconds=interval_seconds, args=(store,), id=job_name,
+                      replace_existing=True, coalesce=True, max_instances=1)
+
+
+def _sweep(store: Sweepable) -> None:
+    try:
+        deleted = store.purge_expired()
+    except Exception:
+        log.exception("expiry sweep failed; it will run again")
+        return
+    if deleted:
+        log.debug("expiry sweep deleted %d images", deleted)
+
+
+def _restart_after_fork() -> None:
+    global _lock, _scheduler
+    _lock = threading.Lock()
+    if _scheduler is None:
+        return
+    _scheduler = None
+    scheduler = _running_scheduler()
+    for job_name in _jobs:
+        _add_job(scheduler, job_name)
+
+
+os.register_at_fork(after_in_child=_restart_after_fork)

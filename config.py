@@ -1,0 +1,154 @@
+"""Every setting artproxy reads: its default, its parser and one line saying what it does.
+
+The service reads ``ARTPROXY_<NAME>`` from the environment into ``app.config[NAME]``.
+The README's configuration table is printed from ``SETTINGS`` by ``python config.py``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+from urllib.parse import urlsplit
+
+ENV_PREFIX = "ARTPROXY_"
+
+
+class ConfigError(ValueError):
+    """A setting has a value artproxy cannot use; raised at startup, never per request."""
+
+
+def comma_list(raw: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in raw.split(",") if item.strip())
+
+
+def positive_int(raw: str) -> int:
+    value = int(raw)
+    if value <= 0:
+        raise ValueError("must be a whole number above 0")
+    return value
+
+
+def positive_float(raw: str) -> float:
+    value = float(raw)
+    if not value > 0:
+        raise ValueError("must be a number above 0")
+    return value
+
+
+def cors_origins(raw: str) -> tuple[str, ...]:
+    """Origins are compared as exact strings, so only accept exact origins."""
+    origins = comma_list(raw)
+    if origins == ("*",):
+        return origins
+    for origin in origins:
+        parts = urlsplit(origin)
+        # "scheme://host[:port]" and nothing else: no path, no wildcard, no regex.
+        exact = f"{parts.scheme}://{parts.netloc}"
+        if parts.scheme not in ("http", "https") or not parts.hostname or origin != exact:
+            raise ValueError(f"{origin!r} is not an origin like https://app.example.com")
+        if any(char in parts.netloc for char in "*\\[]()?$^|+"):
+            raise ValueError(f"{origin!r} contains a wildcard or pattern character")
+    return origins
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    parse: Callable[[str], Any]
+    description: str
+    secret: bool = False
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("PROVIDER", "magicstudio", str,
+            "Upstream that draws the images: `magicstudio` or `offline` (no network)."),
+    Setting("MAGICSTUDIO_URL", "https://ai-api.magicstudio.com/api/ai-art-generator", str,
+            "Endpoint the `magicstudio` provider posts prompts to."),
+    Setting("MAGICSTUDIO_CLIENT_ID", "", str,
+            "`client_id` form field sent upstream; empty picks a random one per process."),
+    Setting("UPSTREAM_TIMEOUT", 60.0, positive_float,
+            "Seconds the upstream may take to answer in full (read timeout and overall deadline)."),
+    Setting("UPSTREAM_CONNECT_TIMEOUT", 5.0, positive_float,
+            "Seconds allowed to open the connection to the upstream."),
+    Setting("MAX_UPSTREAM_BYTES", 20 * 1024 * 1024, positive_int,
+            "Largest upstream answer accepted, in bytes; longer ones are a bad upstream image."),
+    Setting("MAX_IMAGE_PIXELS", 4096 * 4096, positive_int,
+            "Largest image accepted from the upstream, in pixels (decompression-bomb guard)."),
+    Setting("MAX_PROMPT_CHARS", 1000, positive_int,
+            "Longest prompt accepted; longer prompts get 400 without calling the upstream."),
+    Setting("IMAGE_DIR", "images", str,
+            "Folder that holds stored images (created if missing)."),
+    Setting("IMAGE_TTL", 120, positive_int,
+            "Seconds a stored image lives, fixed when it is created."),
+    Setting("SWEEP_INTERVAL", 1.0, positive_float,
+            "Seconds between sweeps that delete expired files from disk."),
+    Setting("SWEEP_ENABLED", True, lambda raw: raw.strip().lower() in ("1", "true", "yes", "on"),
+            "Run the expiry sweeper in this process (turn off only if another process sweeps)."),
+    Setting("CORS_ORIGINS", (), cors_origins,
+            "Comma-separated exact origins allowed to call the API from a browser; `*` allows any; "
+            "empty allows none."),
+    Setting("PREMIUM_KEYS", (), comma_list,
+            "Comma-separated API keys for `/image`; empty leaves `/image` open to everyone.",
+            secret=True),
+)
+
+# Read by main.py, not by the app: the conventional unprefixed names hosting platforms set.
+SERVER_SETTINGS: tuple[Setting, ...] = (
+    Setting("HOST", "127.0.0.1", str, "Address `python main.py` listens on."),
+    Setting("PORT", 5000, positive_int, "Port `python main.py` listens on."),
+)
+
+
+def defaults() -> dict[str, Any]:
+    return {setting.name: setting.default for setting in SETTINGS}
+
+
+def from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
+    """Parse every ``ARTPROXY_*`` variable that is set; raise ConfigError naming the bad one."""
+    values = {}
+    for setting in SETTINGS:
+        raw = environ.get(ENV_PREFIX + setting.name)
+        if raw is not None:
+            values[setting.name] = parse_setting(setting, raw, ENV_PREFIX + setting.name)
+    return values
+
+
+def server_address(environ: Mapping[str, str]) -> tuple[str, int]:
+    host, port = (
+        parse_setting(setting, environ[setting.name], setting.name)
+        if setting.name in environ else setting.default
+        for setting in SERVER_SETTINGS
+    )
+    return host, port
+
+
+def parse_setting(setting: Setting, raw: str, variable: str) -> Any:
+    try:
+        return setting.parse(raw)
+    except ValueError as error:
+        shown = "(hidden)" if setting.secret else repr(raw)
+        raise ConfigError(f"{variable}={shown} is not valid: {error}") from None
+
+
+def load_env_file(path: Path) -> None:
+    """Read KEY=value lines from ``path`` into the environment; variables already set win."""
+    if path.is_file():
+        from dotenv import load_dotenv
+
+        load_dotenv(path, override=False)
+
+
+def markdown_table() -> str:
+    rows = ["| Variable | Default | What it does |", "| --- | --- | --- |"]
+    for prefix, settings in ((ENV_PREFIX, SETTINGS), ("", SERVER_SETTINGS)):
+        for setting in settings:
+            default = setting.default
+            shown = ",".join(default) if isinstance(default, tuple) else str(default)
+            rows.append(f"| `{prefix}{setting.name}` | `{shown}` | {setting.description} |")
+    return "\n".join(rows).replace("``", "(empty)")
+
+
+if __name__ == "__main__":
+    print(markdown_table())

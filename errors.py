@@ -1,0 +1,109 @@
+"""Named failures and the one place that turns them into JSON answers.
+
+Views and providers raise these; nothing else builds error JSON.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger("artproxy")
+
+
+class ArtproxyError(Exception):
+    """A failure with a status code and a sentence fit to show the caller."""
+
+    status_code = 500
+    message = "Internal server error"
+
+    def __init__(self, message: str | None = None):
+        super().__init__(message or self.message)
+        self.message = message or self.message
+
+    def headers(self) -> dict[str, str]:
+        return {}
+
+
+class BadPrompt(ArtproxyError):
+    status_code = 400
+
+
+class Unauthorized(ArtproxyError):
+    status_code = 401
+    message = "A valid API key is required: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'"
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": 'Bearer realm="artproxy"'}
+
+
+class ImageNotFound(ArtproxyError):
+    status_code = 404
+    message = "Image not found or expired"
+
+
+class UpstreamError(ArtproxyError):
+    """The image generator failed; never the caller's fault, never ours."""
+
+    status_code = 502
+    message = "The image generator failed"
+
+
+class UpstreamUnavailable(UpstreamError):
+    message = "The image generator could not be reached"
+
+
+class UpstreamRejected(UpstreamError):
+    message = "The image generator refused the request"
+
+
+class BadUpstreamImage(UpstreamError):
+    message = "The image generator did not return a usable image"
+
+
+class UpstreamBusy(UpstreamError):
+    status_code = 503
+    message = "The image generator is busy; try again later"
+
+    def __init__(self, retry_after_seconds: int, message: str | None = None):
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_seconds)}
+
+
+class UpstreamTimeout(UpstreamError):
+    status_code = 504
+    message = "The image generator took too long to answer"
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(ArtproxyError)
+    def artproxy_error(error: ArtproxyError):
+        if isinstance(error, UpstreamError):
+            log.warning("upstream failure: %s", error.message)
+        return json_error(error.status_code, error.message, error.headers())
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        response = json_error(error.code or 500, error.description or error.name)
+        # Keep what Werkzeug set for us, such as Allow on a 405.
+        for name, value in error.get_headers():
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response
+
+    @app.errorhandler(Exception)
+    def unexpected_error(error: Exception):
+        log.exception("unhandled error")
+        return json_error(500, ArtproxyError.message)
+
+
+def json_error(status_code: int, message: str, headers: dict[str, str] | None = None):
+    response = jsonify(error=message)
+    response.status_code = status_code
+    response.headers.update(headers or {})
+    return response

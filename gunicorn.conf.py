@@ -1,0 +1,25 @@
+"""Production server settings, read by `gunicorn main:app` and by `python main.py`."""
+
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+# Imported by name: every top-level name here is read as a gunicorn setting, and `config` is one.
+from config import load_env_file, server_address  # noqa: E402
+
+load_env_file(Path(__file__).resolve().parent / ".env")
+_host, _port = server_address(os.environ)
+bind = [f"[{_host}]:{_port}" if ":" in _host else f"{_host}:{_port}"]
+
+# Threads, not processes, hold the slow upstream calls: each waits seconds on the network and
+# costs little while it waits. One process per core does the CPU work (decoding, PNG encoding).
+# Provisional figures until the benchmark in bench/ measures them.
+worker_class = "gthread"
+workers = 2
+threads = 32
+keepalive = 5
+# On SIGTERM, in-flight requests get time to finish: at least the upstream's 60 s default.
+graceful_timeout = 75
+timeout = 120
+accesslog = "-"

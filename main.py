@@ -1,0 +1,126 @@
+"""artproxy: a small, hardened HTTP proxy in front of a free AI art generator.
+
+``python main.py`` serves with gunicorn (settings in gunicorn.conf.py); ``gunicorn main:app``
+does the same; ``python main.py --debug`` runs Flask's reloader and debugger on loopback only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+from flask import Flask
+
+import access
+import cleanup
+import config
+import errors
+from generator_client import create_provider
+from routes import api
+from service import ImageService
+from storage.file_storage import FileImageStore
+
+PROJECT_DIR = Path(__file__).resolve().parent
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app: defaults, then ARTPROXY_* variables, then ``test_config``.
+
+    ``test_config`` may also hold CLOCK, a function returning unix seconds, to control time.
+    """
+    app = Flask(__name__)
+    app.config.update(config.defaults())
+    app.config.update(config.from_environment(os.environ))
+    app.config.update(test_config or {})
+
+    clock = app.config.get("CLOCK", time.time)
+    store = FileImageStore(PROJECT_DIR / app.config["IMAGE_DIR"], clock=clock)
+    app.extensions["artproxy"] = ImageService(
+        provider=create_provider(app.config["PROVIDER"], app.config),
+        store=store,
+        image_ttl_seconds=app.config["IMAGE_TTL"],
+        max_image_pixels=app.config["MAX_IMAGE_PIXELS"],
+        clock=clock,
+    )
+    errors.register_error_handlers(app)
+    access.init_app(app)
+    app.register_blueprint(api)
+    app.after_request(add_security_headers)
+    if app.config["SWEEP_ENABLED"]:
+        cleanup.start_sweeping(f"sweep:{store.directory}", store, app.config["SWEEP_INTERVAL"])
+    return app
+
+
+def add_security_headers(response):
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def __getattr__(name: str) -> Any:
+    # `gunicorn main:app` asks for `app`; building it only then keeps `import main` free of
+    # side effects (no scheduler, no folder) for tests and tools.
+    if name == "app":
+        configure_logging()
+        config.load_env_file(PROJECT_DIR / ".env")
+        globals()["app"] = create_app()
+        return globals()["app"]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def configure_logging() -> None:
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run the artproxy image proxy.")
+    parser.add_argument("--debug", action="store_true",
+                        help="Flask's development server with reloader and debugger (loopback only)")
+    arguments = parser.parse_args(argv)
+    configure_logging()
+    config.load_env_file(PROJECT_DIR / ".env")
+    try:
+        host, port = config.server_address(os.environ)
+        if arguments.debug:
+            return run_debug_server(host, port)
+        create_app({"SWEEP_ENABLED": False})  # fail here, readably, on a bad setting
+    except config.ConfigError as error:
+        print(f"artproxy: {error}", file=sys.stderr)
+        return 2
+    from gunicorn_server import GunicornServer
+
+    GunicornServer(PROJECT_DIR / "gunicorn.conf.py", create_app).run()
+    return 0
+
+
+def run_debug_server(host: str, port: int) -> int:
+    from werkzeug.serving import is_running_from_reloader, run_simple
+
+    if not is_loopback(host):
+        # The debugger runs any Python a visitor types: never on a reachable address.
+        print(f"artproxy: --debug only listens on loopback, not HOST={host}", file=sys.stderr)
+        return 2
+    # The reloader's first process only watches files and restarts the second, which serves;
+    # only the serving process builds the app, so only it runs a sweeper.
+    app = create_app() if is_running_from_reloader() else None
+    run_simple(host, port, app, use_reloader=True, use_debugger=True, threaded=True)
+    return 0
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+if __name__ == "__main__":
+    sys.exit(main())

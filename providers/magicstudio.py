@@ -1,0 +1,144 @@
+"""MagicStudio's free AI art generator: a multipart form POST that answers with image bytes."""
+
+from __future__ import annotations
+
+import secrets
+import time
+import uuid
+from typing import Any, Mapping
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ReadTimeoutError
+from urllib3.util.retry import Retry
+
+from generator_client import (
+    BadUpstreamImage,
+    GeneratedImage,
+    ImageOptions,
+    UpstreamBusy,
+    UpstreamRejected,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+
+BROWSER_HEADERS = {
+    "Origin": "https://magicstudio.com",
+    "Referer": "https://magicstudio.com/ai-art-generator/",
+    "User-Agent": (
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
+        "(KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+    ),
+    "Accept": "application/json, text/plain, */*",
+}
+# The upstream answers these when it dislikes a request's anonymous ids; fresh ids usually pass.
+RETRY_WITH_FRESH_IDS = {403, 422}
+DEFAULT_RETRY_AFTER_SECONDS = 30
+MAX_RETRY_AFTER_SECONDS = 3600
+CHUNK_BYTES = 64 * 1024
+# Threads that may hold an upstream connection open at once before extras are opened and dropped.
+CONNECTION_POOL_SIZE = 64
+
+
+class MagicStudioProvider:
+    name = "magicstudio"
+
+    def __init__(self, url: str, client_id: str, connect_timeout: float,
+                 read_timeout: float, max_bytes: int):
+        self.url = url
+        self.client_id = client_id or secrets.token_urlsafe(32)
+        self.timeout = (connect_timeout, read_timeout)
+        self.max_bytes = max_bytes
+        self.session = requests.Session()
+        # No transport-level retries: the only retry is the one decided in generate(), so a
+        # request is never sent more than twice and never resent once generation may have begun.
+        adapter = HTTPAdapter(max_retries=Retry(total=0, redirect=0, raise_on_status=False),
+                              pool_maxsize=CONNECTION_POOL_SIZE)
+        self.session.mount("https://", adapter)
+        self.session.mount("http://", adapter)
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> "MagicStudioProvider":
+        return cls(
+            url=config["MAGICSTUDIO_URL"],
+            client_id=config["MAGICSTUDIO_CLIENT_ID"],
+            connect_timeout=config["UPSTREAM_CONNECT_TIMEOUT"],
+            read_timeout=config["UPSTREAM_TIMEOUT"],
+            max_bytes=config["MAX_UPSTREAM_BYTES"],
+        )
+
+    def generate(self, prompt: str, options: ImageOptions) -> GeneratedImage:
+        deadline = time.monotonic() + self.timeout[1]
+        response = self._post(prompt)
+        if response.status_code in RETRY_WITH_FRESH_IDS:
+            response.close()
+            response = self._post(prompt)
+        with response:
+            self._raise_for_status(response)
+            return GeneratedImage(data=self._read_body(response, deadline), provider=self.name)
+
+    def _post(self, prompt: str) -> requests.Response:
+        fields = {
+            "prompt": prompt,
+            "output_format": "bytes",
+            "user_profile_id": "null",
+            "anonymous_user_id": str(uuid.uuid4()),
+            "request_timestamp": f"{time.time():.3f}",
+            "user_is_subscribed": "false",
+            "client_id": self.client_id,
+        }
+        try:
+            return self.session.post(
+                self.url,
+                # (None, value) parts make requests send multipart/form-data without a file.
+                files={key: (None, value) for key, value in fields.items()},
+                headers=BROWSER_HEADERS,
+                timeout=self.timeout,
+                allow_redirects=False,
+                stream=True,
+            )
+        except (requests.ConnectTimeout, requests.ReadTimeout):
+            raise UpstreamTimeout() from None
+        except requests.RequestException:
+            raise UpstreamUnavailable() from None
+
+    def _raise_for_status(self, response: requests.Response) -> None:
+        status = response.status_code
+        if status == 200:
+            return
+        if status == 429:
+            raise UpstreamBusy(retry_after_seconds(response.headers.get("Retry-After")))
+        if status >= 500:
+            raise UpstreamUnavailable(f"The image generator failed with status {status}")
+        raise UpstreamRejected(f"The image generator refused the request with status {status}")
+
+    def _read_body(self, response: requests.Response, deadline: float) -> bytes:
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            raise BadUpstreamImage(too_large_message(self.max_bytes))
+        body = bytearray()
+        try:
+            for chunk in response.iter_content(CHUNK_BYTES):
+                body += chunk
+                if len(body) > self.max_bytes:
+                    raise BadUpstreamImage(too_large_message(self.max_bytes))
+                # The read timeout bounds each wait; this bounds a slow trickle as a whole.
+                if time.monotonic() > deadline:
+                    raise UpstreamTimeout()
+        except requests.RequestException as error:
+            # requests wraps a read timeout during streaming in a ConnectionError.
+            if error.args and isinstance(error.args[0], ReadTimeoutError):
+                raise UpstreamTimeout() from None
+            raise BadUpstreamImage("The image generator's answer broke off") from None
+        return bytes(body)
+
+
+def retry_after_seconds(header: str | None) -> int:
+    """Pass the upstream's wait on to our callers when it is a plain number of seconds."""
+    if header and header.strip().isdigit():
+        return max(1, min(int(header.strip()), MAX_RETRY_AFTER_SECONDS))
+    return DEFAULT_RETRY_AFTER_SECONDS
+
+
+def too_large_message(max_bytes: int) -> str:
+    return f"The image generator's answer is larger than {max_bytes} bytes"

@@ -1,0 +1,89 @@
+"""A provider with no network: paints a landscape whose every detail is chosen by the prompt.
+
+The same prompt always gives the same picture and different prompts give visibly different
+ones, so the service can be shown and tested on a machine that cannot reach any upstream.
+"""
+
+from __future__ import annotations
+
+import colorsys
+import hashlib
+import random
+from typing import Any, Mapping
+
+from PIL import Image, ImageDraw, ImageFilter, ImageOps
+
+from generator_client import GeneratedImage, ImageOptions
+from imaging import to_png
+
+SIZE = 512
+RIDGE_LAYERS = 4
+RIDGE_SEGMENTS = 64  # a power of two, for midpoint displacement
+
+
+class OfflineProvider:
+    name = "offline"
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> "OfflineProvider":
+        return cls()
+
+    def generate(self, prompt: str, options: ImageOptions) -> GeneratedImage:
+        return GeneratedImage(data=to_png(paint_landscape(prompt)), provider=self.name)
+
+
+def paint_landscape(prompt: str, size: int = SIZE) -> Image.Image:
+    rng = random.Random(hashlib.sha256(prompt.encode("utf-8")).digest())
+    hue = rng.random()
+    sky_top = hsv(hue + 0.55, 0.55, 0.30)
+    sky_horizon = hsv(hue, 0.45, 0.98)
+    gradient = Image.linear_gradient("L").resize((size, size))
+    picture = ImageOps.colorize(gradient, sky_top, sky_horizon).convert("RGBA")
+
+    paint_sun(picture, rng, color=hsv(hue + 0.1, 0.25, 1.0))
+    ridge_far, ridge_near = hsv(hue + 0.5, 0.25, 0.75), hsv(hue + 0.6, 0.6, 0.12)
+    for layer in range(RIDGE_LAYERS):
+        depth = layer / (RIDGE_LAYERS - 1)
+        color = mix(ridge_far, ridge_near, depth)
+        baseline = size * (0.50 + 0.14 * layer)
+        ImageDraw.Draw(picture).polygon(ridge(rng, size, baseline, roughness=size * 0.18), fill=color)
+    return picture.convert("RGB")
+
+
+def paint_sun(picture: Image.Image, rng: random.Random, color: tuple[int, int, int]) -> None:
+    size = picture.width
+    x, y = rng.uniform(0.15, 0.85) * size, rng.uniform(0.12, 0.40) * size
+    radius = rng.uniform(0.05, 0.10) * size
+    glow = Image.new("RGBA", picture.size, (0, 0, 0, 0))
+    draw = ImageDraw.Draw(glow)
+    draw.ellipse(box(x, y, radius * 2.2), fill=(*color, 90))
+    draw.ellipse(box(x, y, radius), fill=(*color, 255))
+    picture.alpha_composite(glow.filter(ImageFilter.GaussianBlur(radius * 0.25)))
+
+
+def ridge(rng: random.Random, size: int, baseline: float, roughness: float) -> list[tuple[float, float]]:
+    """A mountain outline by midpoint displacement, closed along the bottom edge."""
+    heights = [0.0] * (RIDGE_SEGMENTS + 1)
+    heights[0], heights[-1] = rng.uniform(-1, 1) * roughness, rng.uniform(-1, 1) * roughness
+    step, spread = RIDGE_SEGMENTS, roughness
+    while step > 1:
+        half = step // 2
+        for left in range(0, RIDGE_SEGMENTS, step):
+            middle = (heights[left] + heights[left + step]) / 2
+            heights[left + half] = middle + rng.uniform(-1, 1) * spread
+        step, spread = half, spread * 0.55
+    outline = [(size * i / RIDGE_SEGMENTS, baseline - h) for i, h in enumerate(heights)]
+    return outline + [(size, size), (0, size)]
+
+
+def box(x: float, y: float, radius: float) -> tuple[float, float, float, float]:
+    return (x - radius, y - radius, x + radius, y + radius)
+
+
+def hsv(hue: float, saturation: float, value: float) -> tuple[int, int, int]:
+    red, green, blue = colorsys.hsv_to_rgb(hue % 1.0, saturation, value)
+    return (round(red * 255), round(green * 255), round(blue * 255))
+
+
+def mix(a: tuple[int, ...], b: tuple[int, ...], amount: float) -> tuple[int, ...]:
+    return tuple(round(x + (y - x) * amount) for x, y in zip(a, b))

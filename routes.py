@@ -1,0 +1,85 @@
+"""The HTTP API. Views read input, call the service and answer JSON; errors are raised, not built."""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+from datetime import datetime, timezone
+
+from flask import Blueprint, current_app, jsonify, request, send_file
+
+from access import require_premium_key
+from errors import BadPrompt, ImageNotFound
+from service import ImageService
+from storage import StoredImage
+
+api = Blueprint("api", __name__)
+
+
+def service() -> ImageService:
+    return current_app.extensions["artproxy"]
+
+
+def read_prompt(missing_message: str) -> str:
+    """The one place request input is checked: ``p`` must be present, not blank, not too long."""
+    prompt = request.args.get("p", "").strip()
+    if not prompt:
+        raise BadPrompt(missing_message)
+    limit = current_app.config["MAX_PROMPT_CHARS"]
+    if len(prompt) > limit:
+        raise BadPrompt(f"Prompt is too long: {len(prompt)} characters, the limit is {limit}")
+    return prompt
+
+
+@api.get("/")
+def health():
+    return {"status": "Server is alive"}
+
+
+@api.get("/generate")
+def generate():
+    prompt = read_prompt("Prompt is required")
+    png = service().generate_png(prompt)
+    return no_store(jsonify(img=base64.b64encode(png).decode("ascii"), mime="image/png"))
+
+
+@api.get("/image")
+@require_premium_key
+def image():
+    prompt = read_prompt("No prompt provided")
+    stored = service().generate_and_store(prompt)
+    return no_store(jsonify(
+        url=f"/images/{stored.name}",
+        expires_at=datetime.fromtimestamp(stored.expires_at, timezone.utc)
+        .isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        expires_in=seconds_left(stored),
+    ))
+
+
+@api.get("/images/<name>")
+def stored_image(name: str):
+    stored = service().store.get(name)
+    if stored is None:
+        raise ImageNotFound()
+    # Caches may keep the image only while it lives, never past its deadline.
+    max_age = seconds_left(stored)
+    try:
+        if stored.path is not None:
+            response = send_file(stored.path, mimetype=stored.mime, max_age=max_age)
+        else:
+            response = send_file(io.BytesIO(stored.data or b""), mimetype=stored.mime,
+                                 max_age=max_age, etag=stored.name)
+    except FileNotFoundError:
+        raise ImageNotFound() from None  # swept between the lookup and the open
+    return response
+
+
+def seconds_left(stored: StoredImage) -> int:
+    return max(0, math.floor(stored.expires_at - service().clock()))
+
+
+def no_store(response):
+    response.headers["Cache-Control"] = "no-store"
+    return response
+

@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import make_server
+
+import cleanup
+from main import create_app
+from tests.fake_upstream import FakeUpstream
+from tests.helpers import FakeClock
+
+
+@pytest.fixture(autouse=True)
+def no_artproxy_environment(monkeypatch):
+    """Tests see the defaults plus what they set, never the developer's own ARTPROXY_* values."""
+    for name in list(os.environ):
+        if name.startswith("ARTPROXY_"):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture(autouse=True)
+def stop_sweeper_after_test():
+    yield
+    cleanup.stop_sweeping()
+
+
+@pytest.fixture
+def upstream():
+    with FakeUpstream() as server:
+        yield server
+
+
+@pytest.fixture
+def image_dir(tmp_path) -> Path:
+    directory = tmp_path / "images"
+    directory.mkdir()
+    return directory
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def make_app(upstream, image_dir):
+    """Build an app against the fake upstream; keyword arguments override settings."""
+
+    def build(**overrides):
+        settings = {
+            "PROVIDER": "magicstudio",
+            "MAGICSTUDIO_URL": upstream.url,
+            "IMAGE_DIR": str(image_dir),
+            "SWEEP_ENABLED": False,
+            "UPSTREAM_TIMEOUT": 5.0,
+        }
+        settings.update(overrides)
+        return create_app(settings)
+
+    return build
+
+
+@pytest.fixture
+def app(make_app, clock):
+    return make_app(CLOCK=clock)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def serve():
+    """Serve an app over real HTTP on 127.0.0.1; returns its base URL."""
+    servers = []
+
+    def start(app) -> str:
+        server = make_server("127.0.0.1", 0, app, threaded=True)
+        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_port}"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()

@@ -1,0 +1,128 @@
+"""A real HTTP server on 127.0.0.1 that plays the image generator, one scripted answer at a time."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import io
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from PIL import Image
+
+
+def jpeg_bytes(size: tuple[int, int] = (64, 48), color=(200, 80, 40)) -> bytes:
+    image = Image.linear_gradient("L").resize(size).convert("RGB")
+    image.paste(color, (0, 0, size[0] // 2, size[1] // 2))
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def png_bytes(size: tuple[int, int] = (40, 30), color=(10, 120, 200)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, color).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@dataclass
+class Answer:
+    status: int = 200
+    body: bytes = field(default_factory=jpeg_bytes)
+    headers: dict[str, str] = field(default_factory=lambda: {"Content-Type": "image/jpeg"})
+    delay: float = 0.0  # seconds before the status line
+    declared_length: int | None = None  # a Content-Length larger than the body: the transfer breaks
+    trickle_seconds: float = 0.0  # pause between 100-byte pieces of the body
+
+
+@dataclass
+class ReceivedRequest:
+    path: str
+    headers: dict[str, str]
+    fields: dict[str, str]
+
+
+class FakeUpstream:
+    def __init__(self):
+        self.answers: deque[Answer] = deque()
+        self.default_answer = Answer()
+        self.received: list[ReceivedRequest] = []
+        self._lock = threading.Lock()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self.server.daemon_threads = True
+        # A client that gave up (a timeout test) makes the late write fail; that is expected.
+        self.server.handle_error = lambda request, client_address: None
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_port}/api/ai-art-generator"
+
+    def will_answer(self, *answers: Answer) -> None:
+        self.answers.extend(answers)
+
+    def __enter__(self) -> "FakeUpstream":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def _next_answer(self, request: ReceivedRequest) -> Answer:
+        with self._lock:
+            self.received.append(request)
+            return self.answers.popleft() if self.answers else self.default_answer
+
+    def _handler_class(self):
+        upstream = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # else each answer waits 40 ms for a delayed ACK
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                answer = upstream._next_answer(ReceivedRequest(
+                    path=self.path,
+                    headers=dict(self.headers.items()),
+                    fields=parse_multipart(self.headers.get("Content-Type", ""), body),
+                ))
+                time.sleep(answer.delay)
+                self.send_response(answer.status)
+                for name, value in answer.headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(answer.declared_length or len(answer.body)))
+                self.end_headers()
+                self._write_body(answer)
+                if answer.declared_length:
+                    self.close_connection = True
+
+            def _write_body(self, answer: Answer) -> None:
+                if not answer.trickle_seconds:
+                    self.wfile.write(answer.body)
+                    return
+                for start in range(0, len(answer.body), 100):
+                    self.wfile.write(answer.body[start:start + 100])
+                    self.wfile.flush()
+                    time.sleep(answer.trickle_seconds)
+
+            def log_message(self, *args):
+                pass
+
+        return Handler
+
+
+def parse_multipart(content_type: str, body: bytes) -> dict[str, str]:
+    if not content_type.startswith("multipart/form-data"):
+        return {}
+    message = email.message_from_bytes(
+        f"Content-Type: {content_type}\r\n\r\n".encode() + body, policy=email.policy.HTTP
+    )
+    return {
+        part.get_param("name", header="content-disposition"): part.get_payload(decode=True).decode()
+        for part in message.iter_parts()
+    }

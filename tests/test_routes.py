@@ -1,0 +1,132 @@
+"""The public API, through HTTP, against a real fake upstream."""
+
+from __future__ import annotations
+
+import base64
+import io
+import re
+from datetime import datetime
+
+import pytest
+from PIL import Image
+
+from tests.fake_upstream import Answer, jpeg_bytes, png_bytes
+from tests.helpers import START_TIME, decode_png, png_from_json, same_pixels, stored_files
+
+
+def test_health_check(client):
+    response = client.get("/")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "Server is alive"}
+
+
+def test_generate_returns_the_upstream_image_as_base64_png(client, upstream):
+    jpeg = jpeg_bytes(size=(80, 60))
+    upstream.will_answer(Answer(body=jpeg))
+    response = client.get("/generate", query_string={"p": "a red fox"})
+    assert response.status_code == 200
+    payload = response.get_json()
+    assert payload["mime"] == "image/png"
+    png = png_from_json(payload)
+    assert same_pixels(png, Image.open(io.BytesIO(jpeg)))  # lossless of the decoded upstream image
+    assert upstream.received[0].fields["prompt"] == "a red fox"
+
+
+def test_generate_passes_an_upstream_png_through_unchanged(client, upstream):
+    png = png_bytes()
+    upstream.will_answer(Answer(body=png, headers={"Content-Type": "image/png"}))
+    payload = client.get("/generate?p=sky").get_json()
+    assert payload["img"] == base64.b64encode(png).decode()
+
+
+def test_generate_trims_the_prompt(client, upstream):
+    client.get("/generate", query_string={"p": "  a boat  "})
+    assert upstream.received[0].fields["prompt"] == "a boat"
+
+
+@pytest.mark.parametrize("path, message", [
+    ("/generate", "Prompt is required"),
+    ("/generate?p=", "Prompt is required"),
+    ("/generate?p=%20%20%09", "Prompt is required"),
+    ("/image", "No prompt provided"),
+    ("/image?p=", "No prompt provided"),
+    ("/image?p=%20", "No prompt provided"),
+])
+def test_missing_or_blank_prompt_is_400(client, upstream, path, message):
+    response = client.get(path)
+    assert response.status_code == 400
+    assert response.get_json() == {"error": message}
+    assert upstream.received == []
+
+
+@pytest.mark.parametrize("path", ["/generate", "/image"])
+def test_prompt_over_the_limit_is_400_without_calling_upstream(make_app, upstream, path):
+    client = make_app(MAX_PROMPT_CHARS=10).test_client()
+    assert client.get(path, query_string={"p": "x" * 10}).status_code == 200
+    response = client.get(path, query_string={"p": "x" * 11})
+    assert response.status_code == 400
+    assert "too long" in response.get_json()["error"]
+    assert len(upstream.received) == 1
+
+
+def test_default_prompt_limit_is_1000_characters(client, upstream):
+    assert client.get("/generate", query_string={"p": "y" * 1000}).status_code == 200
+    assert client.get("/generate", query_string={"p": "y" * 1001}).status_code == 400
+    assert len(upstream.received) == 1
+
+
+def test_image_stores_a_png_and_reports_its_lifetime(client, upstream, image_dir):
+    response = client.get("/image?p=lighthouse")
+    assert response.status_code == 200
+    payload = response.get_json()
+    assert re.fullmatch(r"/images/[0-9]+-[0-9a-f]{32}\.png", payload["url"])
+    assert payload["expires_in"] == 120
+    assert datetime.fromisoformat(payload["expires_at"].replace("Z", "+00:00")).timestamp() == START_TIME + 120
+    assert stored_files(image_dir) == [payload["url"].removeprefix("/images/")]
+
+    served = client.get(payload["url"])
+    assert served.status_code == 200
+    assert served.mimetype == "image/png"
+    decode_png(served.data)
+
+
+def test_image_names_are_unique_and_unguessable(client):
+    names = {client.get("/image?p=same prompt").get_json()["url"] for _ in range(20)}
+    assert len(names) == 20
+    random_parts = {name.rsplit("-", 1)[1].removesuffix(".png") for name in names}
+    assert all(len(part) == 32 for part in random_parts)  # 128 bits each
+
+
+def test_responses_with_images_are_not_cached(client):
+    for path in ("/generate?p=a", "/image?p=a"):
+        assert client.get(path).headers["Cache-Control"] == "no-store"
+
+
+@pytest.mark.parametrize("path", ["/nope", "/images/", "/generate/extra"])
+def test_unknown_routes_answer_json_404(client, path):
+    response = client.get(path)
+    assert response.status_code == 404
+    assert response.is_json and response.get_json()["error"]
+
+
+def test_wrong_method_answers_json_405(client):
+    response = client.post("/generate?p=x")
+    assert response.status_code == 405
+    assert response.get_json()["error"]
+    assert "GET" in response.headers["Allow"]
+
+
+def test_every_response_forbids_content_sniffing(client):
+    for path in ("/", "/generate", "/nope"):
+        assert client.get(path).headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_a_bug_answers_json_500_without_a_traceback(app, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("secret internal detail")
+
+    monkeypatch.setattr(app.extensions["artproxy"], "generate_png", broken)
+    response = app.test_client().get("/generate?p=x")
+    assert response.status_code == 500
+    assert response.get_json() == {"error": "Internal server error"}
+    assert b"secret" not in response.data and b"Traceback" not in response.data
