@@ -8,6 +8,7 @@ import uuid
 from typing import Any, Mapping
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ReadTimeoutError
 from urllib3.util.retry import Retry
@@ -118,17 +119,17 @@ class MagicStudioProvider:
             raise BadUpstreamImage(too_large_message(self.max_bytes))
         body = bytearray()
         try:
-            for chunk in response.iter_content(CHUNK_BYTES):
-                body += chunk
+            # read1 returns whatever has arrived, so the deadline is checked after every piece:
+            # the read timeout bounds each wait, this bounds a slow trickle as a whole.
+            while piece := response.raw.read1(CHUNK_BYTES, decode_content=True):
+                body += piece
                 if len(body) > self.max_bytes:
                     raise BadUpstreamImage(too_large_message(self.max_bytes))
-                # The read timeout bounds each wait; this bounds a slow trickle as a whole.
                 if time.monotonic() > deadline:
                     raise UpstreamTimeout()
-        except requests.RequestException as error:
-            # requests wraps a read timeout during streaming in a ConnectionError.
-            if error.args and isinstance(error.args[0], ReadTimeoutError):
-                raise UpstreamTimeout() from None
+        except ReadTimeoutError:
+            raise UpstreamTimeout() from None
+        except (urllib3.exceptions.HTTPError, OSError):
             raise BadUpstreamImage("The image generator's answer broke off") from None
         return bytes(body)
 
