@@ -1,0 +1,112 @@
+"""GET /images/<name>: headers, caching, expiry, and names that must never reach the disk."""
+
+from __future__ import annotations
+
+import http.client
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.helpers import decode_png, stored_files
+
+
+def make_image(client) -> str:
+    return client.get("/image?p=a tower").get_json()["url"]
+
+
+def test_stored_image_has_type_cache_and_validator_headers(client, clock):
+    url = make_image(client)
+    clock.advance(20)
+    response = client.get(url)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "image/png"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Cache-Control"] == "public, max-age=100"
+    assert response.headers["ETag"]
+    decode_png(response.data)
+
+
+def test_cache_lifetime_never_reaches_past_the_deadline(client, clock):
+    url = make_image(client)
+    clock.advance(119.4)
+    assert "max-age=0" in client.get(url).headers["Cache-Control"]
+
+
+def test_conditional_request_gets_304(client):
+    url = make_image(client)
+    etag = client.get(url).headers["ETag"]
+    response = client.get(url, headers={"If-None-Match": etag})
+    assert response.status_code == 304
+    assert response.data == b""
+    assert "max-age" in response.headers["Cache-Control"]
+
+
+def test_expired_image_is_404_before_any_sweep(client, clock, image_dir):
+    url = make_image(client)
+    clock.advance(119.999)
+    assert client.get(url).status_code == 200
+    clock.advance(0.001)
+    response = client.get(url)
+    assert response.status_code == 404
+    assert response.get_json() == {"error": "Image not found or expired"}
+    assert len(stored_files(image_dir)) == 1  # still on disk: only the deadline decided
+
+
+def test_unknown_name_of_the_right_shape_is_404(client):
+    response = client.get("/images/1900000000000-0123456789abcdef0123456789abcdef.png")
+    assert response.status_code == 404
+    assert response.is_json
+
+
+TRAVERSAL_PROBES = [
+    "/images/..%2fmain.py",
+    "/images/..%2F..%2Fetc%2Fpasswd",
+    "/images/%2e%2e%2fmain.py",
+    "/images/%2E%2E/main.py",
+    "/images/..%5cmain.py",
+    "/images/..\\main.py",
+    "/images/%2fetc%2fpasswd",
+    "/images//etc/passwd",
+    "/images/%00",
+    "/images/..",
+    "/images/.",
+    "/images/.gitkeep",
+    "/images/secret.txt",
+    "/images/..%252fsecret.txt",
+    "/images/%c0%ae%c0%ae%2fsecret.txt",
+]
+
+
+def traversal_targets(image_dir):
+    (image_dir.parent / "secret.txt").write_text("outside the image folder")
+    (image_dir / "secret.txt").write_text("not an artproxy image")
+
+
+@pytest.mark.parametrize("path", TRAVERSAL_PROBES)
+def test_traversal_probes_are_404_json_through_a_real_server(app, serve, image_dir, path):
+    traversal_targets(image_dir)
+    base = urlsplit(serve(app))
+    connection = http.client.HTTPConnection(base.hostname, base.port, timeout=5)
+    connection.putrequest("GET", path, skip_accept_encoding=True)  # the raw path, not re-encoded
+    connection.endheaders()
+    response = connection.getresponse()
+    body = response.read()
+    connection.close()
+    assert response.status in (400, 404)
+    assert response.getheader("Content-Type") == "application/json"
+    assert b"outside" not in body and b"not an artproxy" not in body
+
+
+def test_a_real_name_with_anything_around_it_is_404(client, image_dir):
+    url = make_image(client)
+    name = url.removeprefix("/images/")
+    (image_dir / f"{name}.bak").write_bytes(b"x")
+    for probe in (f"{url}%00", f"{url}.bak", f"{url}/", f"/images/./{name}", f"/images/x/../{name}",
+                  url.upper(), url.replace(".png", ".PNG"), f"{url}%20"):
+        assert client.get(probe).status_code == 404, probe
+    assert client.get(url).status_code == 200
+
+
+def test_temp_files_are_never_served(client, image_dir):
+    (image_dir / ".tmp-abc123").write_bytes(b"half")
+    assert client.get("/images/.tmp-abc123").status_code == 404
