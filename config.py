@@ -36,6 +36,15 @@ def positive_float(raw: str) -> float:
     return value
 
 
+def boolean(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("must be true or false")
+
+
 def cors_origins(raw: str) -> tuple[str, ...]:
     """Origins are compared as exact strings, so only accept exact origins."""
     origins = comma_list(raw)
@@ -79,12 +88,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MAX_PROMPT_CHARS", 1000, positive_int,
             "Longest prompt accepted; longer prompts get 400 without calling the upstream."),
     Setting("IMAGE_DIR", "images", str,
-            "Folder that holds stored images (created if missing)."),
+            "Folder that holds stored images, relative to main.py's folder (created if missing)."),
     Setting("IMAGE_TTL", 120, positive_int,
             "Seconds a stored image lives, fixed when it is created."),
     Setting("SWEEP_INTERVAL", 1.0, positive_float,
             "Seconds between sweeps that delete expired files from disk."),
-    Setting("SWEEP_ENABLED", True, lambda raw: raw.strip().lower() in ("1", "true", "yes", "on"),
+    Setting("SWEEP_ENABLED", True, boolean,
             "Run the expiry sweeper in this process (turn off only if another process sweeps)."),
     Setting("CORS_ORIGINS", (), cors_origins,
             "Comma-separated exact origins allowed to call the API from a browser; `*` allows any; "
@@ -128,8 +137,9 @@ def parse_setting(setting: Setting, raw: str, variable: str) -> Any:
     try:
         return setting.parse(raw)
     except ValueError as error:
-        shown = "(hidden)" if setting.secret else repr(raw)
-        raise ConfigError(f"{variable}={shown} is not valid: {error}") from None
+        if setting.secret:  # the parser's message may quote the value
+            raise ConfigError(f"{variable} is not valid (value hidden)") from None
+        raise ConfigError(f"{variable}={raw!r} is not valid: {error}") from None
 
 
 def load_env_file(path: Path) -> None:
@@ -145,7 +155,10 @@ def markdown_table() -> str:
     for prefix, settings in ((ENV_PREFIX, SETTINGS), ("", SERVER_SETTINGS)):
         for setting in settings:
             default = setting.default
-            shown = ",".join(default) if isinstance(default, tuple) else str(default)
+            if isinstance(default, bool):
+                shown = str(default).lower()
+            else:
+                shown = ",".join(default) if isinstance(default, tuple) else str(default)
             rows.append(f"| `{prefix}{setting.name}` | `{shown}` | {setting.description} |")
     return "\n".join(rows).replace("``", "(empty)")
 

@@ -1,0 +1,73 @@
+"""Settings: defaults, environment parsing, and readable refusals."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+import config
+
+
+def test_defaults_match_the_documented_service():
+    defaults = config.defaults()
+    assert defaults["PROVIDER"] == "magicstudio"
+    assert defaults["MAGICSTUDIO_URL"] == "https://ai-api.magicstudio.com/api/ai-art-generator"
+    assert defaults["UPSTREAM_TIMEOUT"] == 60
+    assert defaults["IMAGE_TTL"] == 120
+    assert defaults["MAX_PROMPT_CHARS"] == 1000
+    assert defaults["IMAGE_DIR"] == "images"
+    assert defaults["PREMIUM_KEYS"] == () and defaults["CORS_ORIGINS"] == ()
+
+
+def test_environment_values_are_parsed_to_their_types():
+    values = config.from_environment({
+        "ARTPROXY_IMAGE_TTL": "30",
+        "ARTPROXY_UPSTREAM_TIMEOUT": "2.5",
+        "ARTPROXY_PREMIUM_KEYS": "a, b,,c",
+        "ARTPROXY_CORS_ORIGINS": "https://a.example, http://localhost:3000",
+        "ARTPROXY_SWEEP_ENABLED": "false",
+        "UNRELATED": "x",
+    })
+    assert values == {
+        "IMAGE_TTL": 30,
+        "UPSTREAM_TIMEOUT": 2.5,
+        "PREMIUM_KEYS": ("a", "b", "c"),
+        "CORS_ORIGINS": ("https://a.example", "http://localhost:3000"),
+        "SWEEP_ENABLED": False,
+    }
+
+
+@pytest.mark.parametrize("name, raw", [("IMAGE_TTL", "two minutes"), ("IMAGE_TTL", "0"),
+                                       ("UPSTREAM_TIMEOUT", "-1"), ("MAX_PROMPT_CHARS", "1.5"),
+                                       ("SWEEP_ENABLED", "sometimes")])
+def test_bad_values_name_the_variable(name, raw):
+    with pytest.raises(config.ConfigError, match=f"ARTPROXY_{name}="):
+        config.from_environment({f"ARTPROXY_{name}": raw})
+
+
+def test_secrets_are_not_repeated_in_errors():
+    setting = config.Setting("KEYS", (), lambda raw: int(raw), "keys", secret=True)
+    with pytest.raises(config.ConfigError) as error:
+        config.parse_setting(setting, "hunter2", "ARTPROXY_KEYS")
+    assert "hunter2" not in str(error.value)
+
+
+def test_server_address():
+    assert config.server_address({}) == ("127.0.0.1", 5000)
+    assert config.server_address({"HOST": "0.0.0.0", "PORT": "8080"}) == ("0.0.0.0", 8080)
+
+
+def test_env_file_fills_in_but_does_not_override(tmp_path, monkeypatch):
+    monkeypatch.setenv("ARTPROXY_IMAGE_TTL", "45")
+    monkeypatch.delenv("ARTPROXY_MAX_PROMPT_CHARS", raising=False)
+    env_file = tmp_path / ".env"
+    env_file.write_text("ARTPROXY_IMAGE_TTL=99\nARTPROXY_MAX_PROMPT_CHARS=50\n")
+    config.load_env_file(env_file)
+    values = config.from_environment(os.environ)
+    assert values["IMAGE_TTL"] == 45 and values["MAX_PROMPT_CHARS"] == 50
+
+
+def test_readme_table_lists_every_setting():
+    readme = (config.Path(__file__).resolve().parent.parent / "README.md").read_text()
+    assert config.markdown_table() in readme

@@ -1,0 +1,143 @@
+"""The real entry points, as separate processes: `python main.py`, `gunicorn main:app`, `--debug`."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.fake_upstream import Answer
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+COMMANDS = {
+    "python main.py": [sys.executable, "main.py"],
+    "gunicorn main:app": [sys.executable, "-m", "gunicorn", "main:app"],
+}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def environment(image_dir: Path, port: int, **settings: str) -> dict[str, str]:
+    env = {name: value for name, value in os.environ.items() if not name.startswith("ARTPROXY_")}
+    env.update(HOST="127.0.0.1", PORT=str(port), ARTPROXY_PROVIDER="offline",
+               ARTPROXY_IMAGE_DIR=str(image_dir), PYTHONUNBUFFERED="1")
+    env.update(settings)
+    return env
+
+
+def get(url: str, timeout: float = 10) -> tuple[int, dict, dict]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status, dict(response.headers), json.load(response)
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), json.load(error)
+
+
+def wait_until_serving(base_url: str, process: subprocess.Popen, seconds: float = 20) -> None:
+    give_up = time.monotonic() + seconds
+    while time.monotonic() < give_up:
+        assert process.poll() is None, process.stdout.read()
+        try:
+            get(base_url + "/", timeout=1)
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError("the server did not start")
+
+
+def start(command: list[str], env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen(command, cwd=PROJECT_DIR, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+
+@pytest.fixture
+def processes():
+    started: list[subprocess.Popen] = []
+    yield started
+    for process in started:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+@pytest.mark.parametrize("command", COMMANDS.values(), ids=COMMANDS.keys())
+def test_production_server_serves_and_stops_cleanly_on_sigterm(command, image_dir, processes):
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    process = start(command, environment(image_dir, port))
+    processes.append(process)
+    wait_until_serving(base_url, process)
+
+    status, headers, body = get(base_url + "/")
+    assert (status, body) == (200, {"status": "Server is alive"})
+    assert headers["Server"].startswith("gunicorn")  # not Werkzeug's development server
+    status, _, body = get(base_url + "/image?p=harbour")
+    assert status == 200
+    assert (image_dir / body["url"].removeprefix("/images/")).is_file()
+
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=20) == 0
+
+
+def test_sigterm_lets_in_flight_requests_finish(image_dir, processes, upstream):
+    upstream.default_answer = Answer(delay=1.5)
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    process = start(COMMANDS["python main.py"], environment(
+        image_dir, port, ARTPROXY_PROVIDER="magicstudio", ARTPROXY_MAGICSTUDIO_URL=upstream.url))
+    processes.append(process)
+    wait_until_serving(base_url, process)
+
+    results = []
+    request = threading.Thread(target=lambda: results.append(get(base_url + "/image?p=slow")))
+    request.start()
+    while not upstream.received:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    request.join(timeout=20)
+    assert results and results[0][0] == 200
+    assert process.wait(timeout=20) == 0
+
+
+def test_a_bad_setting_stops_startup_with_a_readable_message(image_dir):
+    env = environment(image_dir, free_port(), ARTPROXY_IMAGE_TTL="soon")
+    result = subprocess.run([sys.executable, "main.py"], cwd=PROJECT_DIR, env=env,
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2
+    assert "ARTPROXY_IMAGE_TTL='soon' is not valid" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_debug_mode_refuses_a_public_address(image_dir):
+    env = environment(image_dir, free_port(), HOST="0.0.0.0")
+    result = subprocess.run([sys.executable, "main.py", "--debug"], cwd=PROJECT_DIR, env=env,
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2
+    assert "only listens on loopback" in result.stderr
+
+
+def test_debug_mode_runs_one_sweeper_under_the_reloader(image_dir, processes):
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    process = start([sys.executable, "main.py", "--debug"], environment(image_dir, port))
+    processes.append(process)
+    wait_until_serving(base_url, process)
+    assert get(base_url + "/image?p=x")[0] == 200
+    time.sleep(1)  # let a second sweeper, if there were one, announce itself
+    os.killpg(process.pid, signal.SIGTERM)
+    output = process.communicate(timeout=20)[0]
+    assert output.count("expiry sweeper started") == 1, output
