@@ -22,4 +22,11 @@ keepalive = 5
 # On SIGTERM, in-flight requests get time to finish: at least the upstream's 60 s default.
 graceful_timeout = 75
 timeout = 120
+# The prompt travels in the query string: 1000 characters of non-Latin text percent-encode to
+# 9000+ bytes, past gunicorn's 4094 default and 8190 maximum. 0 lifts that limit to gunicorn's
+# fixed 1 MiB ceiling; the app itself refuses prompts over ARTPROXY_MAX_PROMPT_CHARS.
+limit_request_line = 0
 accesslog = "-"
+# artproxy does not use gunicorn's control socket, and two instances on one machine would
+# contend for its single default path.
+control_socket_disable = True

@@ -13,6 +13,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -88,6 +89,10 @@ def test_production_server_serves_and_stops_cleanly_on_sigterm(command, image_di
     status, _, body = get(base_url + "/image?p=harbour")
     assert status == 200
     assert (image_dir / body["url"].removeprefix("/images/")).is_file()
+    # The longest prompt allowed, in a script that percent-encodes to 9 bytes a character.
+    assert get(base_url + "/generate?p=" + quote("画" * 1000))[0] == 200
+    status, headers, body = get(base_url + "/generate?p=" + quote("画" * 1001))
+    assert status == 400 and "too long" in body["error"]
 
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=20) == 0
