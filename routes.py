@@ -12,7 +12,6 @@ from flask import Blueprint, current_app, jsonify, request, send_file
 from access import require_premium_key
 from errors import BadPrompt, ImageNotFound
 from service import ImageService
-from storage import StoredImage
 
 api = Blueprint("api", __name__)
 
@@ -53,7 +52,7 @@ def image():
         url=f"/images/{stored.name}",
         expires_at=datetime.fromtimestamp(stored.expires_at, timezone.utc)
         .isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-        expires_in=seconds_left(stored),
+        expires_in=round(stored.expires_at - service().clock()),
     ))
 
 
@@ -63,7 +62,7 @@ def stored_image(name: str):
     if stored is None:
         raise ImageNotFound()
     # Caches may keep the image only while it lives, never past its deadline.
-    max_age = seconds_left(stored)
+    max_age = max(0, math.floor(stored.expires_at - service().clock()))
     try:
         if stored.path is not None:
             response = send_file(stored.path, mimetype=stored.mime, max_age=max_age)
@@ -73,10 +72,6 @@ def stored_image(name: str):
     except FileNotFoundError:
         raise ImageNotFound() from None  # swept between the lookup and the open
     return response
-
-
-def seconds_left(stored: StoredImage) -> int:
-    return max(0, math.floor(stored.expires_at - service().clock()))
 
 
 def no_store(response):
