@@ -150,16 +150,21 @@ def load_env_file(path: Path) -> None:
         load_dotenv(path, override=False)
 
 
+def shown_default(default: Any) -> str:
+    """A default as a user would type it in the environment."""
+    if isinstance(default, bool):
+        return str(default).lower()
+    if isinstance(default, tuple):
+        return ",".join(default)
+    return str(default)
+
+
 def markdown_table() -> str:
     rows = ["| Variable | Default | What it does |", "| --- | --- | --- |"]
     for prefix, settings in ((ENV_PREFIX, SETTINGS), ("", SERVER_SETTINGS)):
         for setting in settings:
-            default = setting.default
-            if isinstance(default, bool):
-                shown = str(default).lower()
-            else:
-                shown = ",".join(default) if isinstance(default, tuple) else str(default)
-            rows.append(f"| `{prefix}{setting.name}` | `{shown}` | {setting.description} |")
+            rows.append(f"| `{prefix}{setting.name}` | `{shown_default(setting.default)}` "
+                        f"| {setting.description} |")
     return "\n".join(rows).replace("``", "(empty)")
 
 

@@ -8,9 +8,8 @@ import uuid
 from typing import Any, Mapping
 
 import requests
-import urllib3
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import ReadTimeoutError
+from urllib3.exceptions import HTTPError, ReadTimeoutError
 from urllib3.util.retry import Retry
 
 from generator_client import (
@@ -129,7 +128,7 @@ class MagicStudioProvider:
                     raise UpstreamTimeout()
         except ReadTimeoutError:
             raise UpstreamTimeout() from None
-        except (urllib3.exceptions.HTTPError, OSError):
+        except (HTTPError, OSError):
             raise BadUpstreamImage("The image generator's answer broke off") from None
         return bytes(body)
 

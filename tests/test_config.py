@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -69,5 +70,5 @@ def test_env_file_fills_in_but_does_not_override(tmp_path, monkeypatch):
 
 
 def test_readme_table_lists_every_setting():
-    readme = (config.Path(__file__).resolve().parent.parent / "README.md").read_text()
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     assert config.markdown_table() in readme

@@ -110,8 +110,10 @@ def test_sigterm_lets_in_flight_requests_finish(image_dir, processes, upstream):
     results = []
     request = threading.Thread(target=lambda: results.append(get(base_url + "/image?p=slow")))
     request.start()
-    while not upstream.received:
+    give_up = time.monotonic() + 10
+    while not upstream.received and time.monotonic() < give_up:
         time.sleep(0.05)
+    assert upstream.received, "the request never reached the upstream"
     process.send_signal(signal.SIGTERM)
     request.join(timeout=20)
     assert results and results[0][0] == 200
