@@ -12,12 +12,15 @@ load_env_file(Path(__file__).resolve().parent / ".env")
 _host, _port = server_address(os.environ)
 bind = [f"[{_host}]:{_port}" if ":" in _host else f"{_host}:{_port}"]
 
-# Threads, not processes, hold the slow upstream calls: each waits seconds on the network and
-# costs little while it waits. One process per core does the CPU work (decoding, PNG encoding).
-# Provisional figures until the benchmark in bench/ measures them.
-worker_class = "gthread"
-workers = 2
-threads = 32
+# Chosen by `python -m bench --compare` (figures in BENCHMARKS.md): gevent workers, one per core.
+# Each slow upstream call waits in a greenlet that costs a few KB, so one worker holds a
+# thousand of them; the CPU work (decoding, PNG encoding) needs one process per core.
+# gunicorn's gevent worker with the kernel's sendfile for stored images (sendfile_worker.py).
+worker_class = "sendfile_worker.GeventSendfileWorker"
+workers = int(os.environ.get("WEB_CONCURRENCY", os.cpu_count() or 1))
+worker_connections = 1000
+# Connections the kernel queues before a worker accepts them: room for a burst of a thousand.
+backlog = 2048
 keepalive = 5
 # On SIGTERM, in-flight requests get time to finish: at least the upstream's 60 s default.
 graceful_timeout = 75

@@ -1,7 +1,7 @@
 """artproxy: a small, hardened HTTP proxy in front of a free AI art generator.
 
-``python main.py`` serves with gunicorn (settings in gunicorn.conf.py); ``gunicorn main:app``
-does the same; ``python main.py --debug`` runs Flask's reloader and debugger on loopback only.
+``python main.py`` checks the settings, then becomes ``gunicorn main:app`` with gunicorn.conf.py;
+``python main.py --debug`` runs Flask's reloader and debugger on loopback only.
 """
 
 from __future__ import annotations
@@ -93,10 +93,12 @@ def main(argv: list[str] | None = None) -> int:
     except config.ConfigError as error:
         print(f"artproxy: {error}", file=sys.stderr)
         return 2
-    from gunicorn_server import GunicornServer
-
-    GunicornServer(PROJECT_DIR / "gunicorn.conf.py", create_app).run()
-    return 0
+    # Replace this process with gunicorn, so `python main.py` and `gunicorn main:app` are the same
+    # server: same pid for whoever sends SIGTERM, and a master that has imported nothing of the
+    # app, so each gevent worker patches the standard library before the app's modules load.
+    os.execv(sys.executable, [sys.executable, "-m", "gunicorn", "--config",
+                              str(PROJECT_DIR / "gunicorn.conf.py"), "--chdir", str(PROJECT_DIR),
+                              "main:app"])
 
 
 def run_debug_server(host: str, port: int) -> int:

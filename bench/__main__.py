@@ -1,0 +1,101 @@
+"""One command for every figure in BENCHMARKS.md: ``bench/run`` (or ``python -m bench``).
+
+    python -m bench                 the four targets, production server setup, seed baseline
+    python -m bench --only 1,3      some of them
+    python -m bench --compare       targets 1 and 2 under candidate gunicorn setups
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from PIL import Image
+
+from bench import scenarios
+from bench.photos import photo, photo_jpeg
+from bench.scenarios import Row, ServerSetup
+
+CANDIDATES = [
+    ServerSetup("gthread 2 workers x 32 threads", ("-k", "gthread", "-w", "2", "--threads", "32")),
+    ServerSetup("gthread 2 workers x 500 threads", ("-k", "gthread", "-w", "2", "--threads", "500")),
+    ServerSetup("gevent 2 workers x 1000 connections", ("-k", "gevent", "-w", "2")),
+    ServerSetup("gevent 4 workers x 1000 connections", ("-k", "gevent", "-w", "4")),
+]
+
+
+def make_pictures(folder: Path) -> dict[str, Path]:
+    pictures = {"photo": folder / "photo.jpg", "small": folder / "small.jpg",
+                "big": folder / "big.png", "tiny": folder / "tiny.png"}
+    pictures["photo"].write_bytes(photo_jpeg(1024))
+    pictures["small"].write_bytes(photo_jpeg(256))
+    buffer = io.BytesIO()
+    # The 1024x1024 photograph as a PNG of about 1 MB, which artproxy stores as it is.
+    Image.open(pictures["photo"]).save(buffer, format="PNG", compress_level=9)
+    pictures["big"].write_bytes(buffer.getvalue())
+    photo(64).save(pictures["tiny"], format="PNG")
+    return pictures
+
+
+def machine() -> str:
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
+                if line.startswith("model name")), platform.processor())
+    memory_kb = next(int(line.split()[1]) for line in open("/proc/meminfo")
+                     if line.startswith("MemTotal"))
+    tools = [subprocess.run(command, capture_output=True, text=True).stderr.strip() or
+             subprocess.run(command, capture_output=True, text=True).stdout.strip()
+             for command in (["nginx", "-v"], ["wrk", "-v"])]
+    return (f"{cpu}, {os.cpu_count()} cores, {memory_kb / 2**20:.0f} GiB, Linux "
+            f"{platform.release()}, Python {platform.python_version()}; "
+            + "; ".join(tool.splitlines()[0] for tool in tools if tool))
+
+
+def table(rows: list[Row]) -> str:
+    lines = ["| # | Measure | artproxy | Anchor | Ratio | Goal | Met |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for row in rows:
+        met = {True: "yes", False: "**no**", None: "-"}[row.met]
+        lines.append(f"| {row.target} | {row.measure} | {row.artproxy} | {row.anchor} | "
+                     f"{row.ratio} | {row.goal} | {met} |")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="artproxy's benchmark")
+    parser.add_argument("--only", default="1,2,3,4", help="targets to run, e.g. 1,3")
+    parser.add_argument("--compare", action="store_true",
+                        help="run targets 1 and 2 under each candidate server setup")
+    arguments = parser.parse_args()
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="bench-pictures-") as folder:
+        pictures = make_pictures(Path(folder))
+        if arguments.compare:
+            for setup in CANDIDATES:
+                rows = (scenarios.throughput(pictures["photo"], setup, with_seed=False)[:1]
+                        + scenarios.slow_upstream(pictures["small"], setup, with_seed=False))
+                print(f"\n### {setup.label}\n\n{table(rows)}", flush=True)
+        else:
+            rows = []
+            targets = set(arguments.only.split(","))
+            if "1" in targets:
+                rows += scenarios.throughput(pictures["photo"])
+            if "2" in targets:
+                rows += scenarios.slow_upstream(pictures["small"])
+            if "3" in targets:
+                rows += scenarios.serving(pictures["big"])
+            if "4" in targets:
+                rows += scenarios.expiry(pictures["tiny"])
+            print(table(rows))
+    print(f"\nMachine: {machine()}\nRun took {time.monotonic() - started:.0f} s.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,117 @@
+"""Starting the servers a benchmark run needs, and reading what they cost."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+BENCH_DIR = PROJECT_DIR / "bench"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Server:
+    """A child process that serves HTTP on a loopback port, stopped with SIGTERM."""
+
+    def __init__(self, name: str, command: list[str], port: int, env: dict[str, str] | None = None,
+                 ready_path: str | None = "/", cwd: Path = PROJECT_DIR):
+        self.name = name
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.log = tempfile.NamedTemporaryFile(prefix=f"bench-{name}-", suffix=".log", delete=False)
+        self.process = subprocess.Popen(command, cwd=cwd, env={**os.environ, **(env or {})},
+                                        stdout=self.log, stderr=subprocess.STDOUT)
+        self._wait_until_ready(ready_path)
+
+    def _wait_until_ready(self, ready_path: str | None, seconds: float = 30) -> None:
+        """Until ``ready_path`` answers over HTTP, or with None until the port accepts."""
+        give_up = time.monotonic() + seconds
+        while time.monotonic() < give_up:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited; see {self.log.name}")
+            try:
+                if ready_path is None:
+                    socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                    return
+                with urllib.request.urlopen(self.url + ready_path, timeout=1):
+                    return
+            except urllib.error.HTTPError:
+                return  # it answers, which is all readiness means here
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"{self.name} did not start; see {self.log.name}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.log.close()
+
+    def __enter__(self) -> "Server":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+
+def python_command(*arguments: str) -> list[str]:
+    return [sys.executable, *arguments]
+
+
+def process_tree(root_pid: int) -> list[int]:
+    """``root_pid`` and all its descendants, read from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(parent, []).append(int(entry.name))
+    found, waiting = [], [root_pid]
+    while waiting:
+        pid = waiting.pop()
+        found.append(pid)
+        waiting.extend(children.get(pid, []))
+    return found
+
+
+def rss_bytes(pids: list[int]) -> int:
+    total = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+        except OSError:
+            pass  # exited between listing and reading
+    return total
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User plus system CPU time the processes have used so far."""
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            pass
+    return ticks / os.sysconf("SC_CLK_TCK")

@@ -1,0 +1,242 @@
+"""The benchmark's scenarios. Each starts what it needs, measures, stops it, and returns rows."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import cleanup
+from bench.load import Batch, hey, wrk
+from bench.nginx import start_nginx
+from bench.processes import (Server, cpu_seconds, free_port, process_tree, python_command,
+                             rss_bytes)
+from storage import parse_name
+
+FORM = b"prompt=a+lighthouse+at+dusk&output_format=bytes"
+FORM_TYPE = "application/x-www-form-urlencoded"
+CORES = os.cpu_count() or 1
+
+
+@dataclass
+class Row:
+    target: str
+    measure: str
+    artproxy: str
+    anchor: str
+    ratio: str
+    goal: str
+    met: bool | None  # None: reported, no goal
+
+
+@dataclass
+class ServerSetup:
+    """How artproxy is started: ``python main.py`` (production) or gunicorn with overrides."""
+    label: str
+    gunicorn_overrides: tuple[str, ...] = ()
+
+    def command(self) -> list[str]:
+        if not self.gunicorn_overrides:
+            return python_command("main.py")
+        return python_command("-m", "gunicorn", "-c", "gunicorn.conf.py", *self.gunicorn_overrides,
+                              "main:app")
+
+
+PRODUCTION = ServerSetup("python main.py")
+
+
+def start_upstream(image: Path, delay: float = 0.0) -> Server:
+    port = free_port()
+    return Server(f"upstream-{image.stem}", python_command(
+        "bench/fake_upstream.py", "--port", str(port), "--delay", str(delay), "--image", str(image)),
+        port, ready_path=None)
+
+
+def start_artproxy(setup: ServerSetup, upstream: Server, image_dir: Path, **settings: str) -> Server:
+    port = free_port()
+    env = {"HOST": "127.0.0.1", "PORT": str(port), "ARTPROXY_PROVIDER": "magicstudio",
+           "ARTPROXY_MAGICSTUDIO_URL": upstream.url + "/", "ARTPROXY_IMAGE_DIR": str(image_dir)}
+    env.update({f"ARTPROXY_{name}": value for name, value in settings.items()})
+    return Server("artproxy", setup.command(), port, env=env)
+
+
+def start_seed(upstream: Server) -> Server:
+    port = free_port()
+    return Server("seed", python_command("bench/seed_baseline.py", "--port", str(port),
+                                         "--upstream", upstream.url + "/"), port)
+
+
+def generate_url(server: Server) -> str:
+    return server.url + "/generate?p=a+lighthouse+at+dusk"
+
+
+def throughput(photo: Path, setup: ServerSetup = PRODUCTION, with_seed: bool = True) -> list[Row]:
+    """Target 1: /generate with a 1024x1024 JPEG upstream, PNG out, as fast as it goes."""
+    concurrency = 4 * CORES
+    with start_upstream(photo) as upstream, tempfile.TemporaryDirectory() as image_dir:
+        seed_rate = None
+        if with_seed:
+            with start_seed(upstream) as seed:
+                hey(generate_url(seed), concurrency, concurrency)  # warm-up
+                seed_rate = hey(generate_url(seed), 12 * concurrency, concurrency).rate
+        with start_artproxy(setup, upstream, Path(image_dir)) as artproxy:
+            hey(generate_url(artproxy), concurrency, concurrency)
+            ours = hey(generate_url(artproxy), 60 * concurrency, concurrency)
+            direct_one = hey(upstream.url + "/", 60, 1, method="POST", body=FORM, content_type=FORM_TYPE)
+            ours_one = hey(generate_url(artproxy), 60, 1)
+    rows = [Row("1", f"/generate req/s, 1024x1024 JPEG -> PNG, {concurrency} clients",
+                f"{ours.rate:.1f}", f"seed {seed_rate:.1f}" if seed_rate else "-",
+                f"{ours.rate / seed_rate:.1f}x" if seed_rate else "-", ">= 10x",
+                ours.rate >= 10 * seed_rate if seed_rate else None)]
+    for label, fraction in (("p50", 0.5), ("p99", 0.99)):
+        added = ours_one.percentile(fraction) - direct_one.percentile(fraction)
+        rows.append(Row("1", f"added latency {label}, one client (ms)",
+                        f"{ours_one.percentile(fraction) * 1000:.1f}",
+                        f"direct {direct_one.percentile(fraction) * 1000:.1f}",
+                        f"+{added * 1000:.1f} ms", "report", None))
+    _require_all_ok(ours, "artproxy /generate")
+    return rows
+
+
+def slow_upstream(small_photo: Path, setup: ServerSetup = PRODUCTION, clients: int = 1000,
+                  with_seed: bool = True) -> list[Row]:
+    """Target 2: a thousand clients at once, each waiting 2 s on the upstream."""
+    with start_upstream(small_photo, delay=2.0) as upstream, \
+            tempfile.TemporaryDirectory() as image_dir:
+        direct = hey(upstream.url + "/", clients, clients, method="POST", body=FORM,
+                     content_type=FORM_TYPE)
+        with start_artproxy(setup, upstream, Path(image_dir)) as artproxy:
+            peak = [0]
+
+            def sample_rss() -> None:
+                peak[0] = max(peak[0], rss_bytes(process_tree(artproxy.process.pid)))
+
+            ours = hey(generate_url(artproxy), clients, clients, while_running=sample_rss)
+        seed = None
+        if with_seed:
+            with start_seed(upstream) as seed_server:
+                seed = hey(generate_url(seed_server), clients, clients)
+    ratio = ours.seconds / direct.seconds
+    rows = [
+        Row("2", f"{clients} clients, 2 s upstream: batch seconds", f"{ours.seconds:.2f}",
+            f"direct {direct.seconds:.2f}", f"{ratio:.2f}x", "<= 1.2x", ratio <= 1.2),
+        Row("2", "answers 200", f"{ours.ok}/{clients}", f"direct {direct.ok}/{clients}", "-",
+            "all", ours.ok == clients),
+        Row("2", "peak RSS, all processes (MB)", f"{peak[0] / 2**20:.0f}", "-", "-", "< 400",
+            peak[0] < 400 * 2**20),
+    ]
+    if seed is not None:
+        rows.append(Row("2", "seed-style baseline, same batch: seconds (answers 200)",
+                        f"{seed.seconds:.2f} ({seed.ok}/{clients})", f"direct {direct.seconds:.2f}",
+                        f"{seed.seconds / direct.seconds:.2f}x", "report", None))
+    return rows
+
+
+def serving(big_png: Path, setup: ServerSetup = PRODUCTION) -> list[Row]:
+    """Target 3: a stored ~1 MB PNG from /images/<name>, against nginx serving the same file."""
+    with start_upstream(big_png) as upstream, tempfile.TemporaryDirectory() as image_dir:
+        with start_artproxy(setup, upstream, Path(image_dir)) as artproxy:
+            with urllib.request.urlopen(artproxy.url + "/image?p=bench", timeout=30) as answer:
+                image_url = artproxy.url + json.load(answer)["url"]
+            wrk(image_url, seconds=2)
+            ours = wrk(image_url)
+            stored = next(Path(image_dir).glob("*.png"))
+            size = stored.stat().st_size
+            nginx_root = Path(tempfile.mkdtemp(prefix="bench-static-"))
+            shutil.copy(stored, nginx_root / stored.name)
+        with start_nginx(nginx_root, workers=CORES) as nginx:
+            static_url = f"{nginx.url}/{stored.name}"
+            wrk(static_url, seconds=2)
+            theirs = wrk(static_url)
+        shutil.rmtree(nginx_root)
+    ratio = ours / theirs
+    return [Row("3", f"/images/<name> req/s, {size / 1e6:.2f} MB PNG", f"{ours:.0f}",
+                f"nginx {theirs:.0f}", f"{ratio:.0%}", ">= 50%", ratio >= 0.5)]
+
+
+def expiry(tiny_png: Path, setup: ServerSetup = PRODUCTION, images: int = 10_000,
+           ttl_seconds: int = 30) -> list[Row]:
+    """Target 4: with 10,000 live images, every file goes within 2 s of its deadline."""
+    with start_upstream(tiny_png) as upstream, tempfile.TemporaryDirectory() as folder:
+        image_dir = Path(folder)
+        watcher = FolderWatcher(image_dir)
+        watcher.start()
+        with start_artproxy(setup, upstream, image_dir, IMAGE_TTL=str(ttl_seconds)) as artproxy:
+            made = hey(artproxy.url + "/image?p=tiny", images, 50)
+            live = len(watcher.current)
+            # CPU spent while idle with all images live: that is the sweepers' cost.
+            pids = process_tree(artproxy.process.pid)
+            before = cpu_seconds(pids)
+            time.sleep(5)
+            idle_cpu_per_second = (cpu_seconds(pids) - before) / 5
+            watcher.wait_until_empty(timeout=ttl_seconds + 10)
+        watcher.stop()
+        sweep_cpu = sweep_cost(images)
+    lateness = watcher.lateness()
+    late_max = max(lateness) if lateness else float("inf")
+    gone_all = len(lateness) == made.ok == images
+    return [
+        Row("4", f"{images} images via /image: live at once", f"{live}",
+            f"{made.rate:.0f} /image per s", "-", f"{images}", live == images),
+        Row("4", "latest deletion after deadline (s)", f"{late_max:.2f}",
+            f"deleted {len(lateness)}/{images}", "-", "<= 2", gone_all and late_max <= 2),
+        Row("4", "one sweep over 10k live files, CPU ms", f"{sweep_cpu * 1000:.0f}",
+            f"server idle CPU {idle_cpu_per_second * 1000:.0f} ms/s", "-", "report", None),
+    ]
+
+
+class FolderWatcher:
+    """Notes, every 50 ms, which image files exist, and when each one was first seen gone."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.current: set[str] = set()
+        self.gone_at: dict[str, float] = {}
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join()
+
+    def _watch(self) -> None:
+        while not self._stopping.is_set():
+            now = time.time()
+            names = {entry.name for entry in os.scandir(self.folder) if parse_name(entry.name)}
+            for name in self.current - names:
+                self.gone_at[name] = now
+            self.current = names
+            self._stopping.wait(0.05)
+
+    def wait_until_empty(self, timeout: float) -> None:
+        give_up = time.monotonic() + timeout
+        while (self.current or not self.gone_at) and time.monotonic() < give_up:
+            time.sleep(0.2)
+
+    def lateness(self) -> list[float]:
+        return [gone - parse_name(name).expires_at for name, gone in self.gone_at.items()]
+
+
+def sweep_cost(images: int) -> float:
+    """CPU seconds one sweep takes over ``images`` live files (nothing to delete)."""
+    with tempfile.TemporaryDirectory() as folder:
+        deadline_ms = int((time.time() + 3600) * 1000)
+        for number in range(images):
+            (Path(folder) / f"{deadline_ms}-{number:032x}.png").touch()
+        started = time.process_time()
+        cleanup.purge_expired(Path(folder), time.time())
+        return time.process_time() - started
+
+
+def _require_all_ok(batch: Batch, what: str) -> None:
+    if batch.ok != len(batch.statuses):
+        raise RuntimeError(f"{what}: {len(batch.statuses) - batch.ok} answers were not 200")
