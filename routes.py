@@ -78,7 +78,7 @@ def base64_json_response(data: bytes, mime: str) -> Response:
     """``{"img": <base64 of data>, "mime": mime}``, written directly.
 
     json.dumps would scan megabytes of base64 for characters to escape, and base64 has none:
-    skipping that scan was 12% more /generate throughput in bench/.
+    skipping that scan raised /generate from 38 to 43 req/s in bench/ target 1 (before fpng).
     """
     body = b'{"img":"' + base64.b64encode(data) + b'","mime":"' + mime.encode("ascii") + b'"}'
     return current_app.response_class(body, mimetype="application/json")
