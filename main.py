@@ -22,7 +22,8 @@ import cleanup
 import config
 import errors
 from generator_client import create_provider
-from routes import api
+from image_fast_path import StoredImageFastPath
+from routes import add_security_headers, api
 from service import ImageService
 from storage.file_storage import FileImageStore
 
@@ -52,14 +53,12 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     access.init_app(app)
     app.register_blueprint(api)
     app.after_request(add_security_headers)
+    app.wsgi_app = StoredImageFastPath(app.wsgi_app, app.extensions["artproxy"],
+                                       cors_enabled=bool(app.config["CORS_ORIGINS"]),
+                                       response_class=app.response_class)
     if app.config["SWEEP_ENABLED"]:
         cleanup.start_sweeping(f"sweep:{store.directory}", store, app.config["SWEEP_INTERVAL"])
     return app
-
-
-def add_security_headers(response):
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    return response
 
 
 def __getattr__(name: str) -> Any:

@@ -36,7 +36,9 @@ http {{
 
 def start_nginx(root: Path, workers: int) -> Server:
     """nginx with one worker per core (like artproxy's workers), sendfile on, access log kept."""
-    if shutil.which("nginx") is None:
+    # Debian puts nginx in /usr/sbin, which is not on every user's PATH.
+    nginx = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin")
+    if nginx is None:
         raise RuntimeError("nginx is not installed: run bench/run, which installs it")
     run_dir = Path(tempfile.mkdtemp(prefix="bench-nginx-"))
     # When started as root, nginx's workers run as nobody and must be able to read the files.
@@ -45,5 +47,5 @@ def start_nginx(root: Path, workers: int) -> Server:
     port = free_port()
     config_file = run_dir / "nginx.conf"
     config_file.write_text(CONFIG.format(workers=workers, run_dir=run_dir, port=port, root=root))
-    return Server("nginx", ["nginx", "-c", str(config_file), "-p", str(run_dir)], port,
+    return Server("nginx", [nginx, "-c", str(config_file), "-p", str(run_dir)], port,
                   ready_path="/missing")

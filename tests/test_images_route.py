@@ -110,3 +110,59 @@ def test_a_real_name_with_anything_around_it_is_404(client, image_dir):
 def test_temp_files_are_never_served(client, image_dir):
     (image_dir / ".tmp-abc123").write_bytes(b"half")
     assert client.get("/images/.tmp-abc123").status_code == 404
+
+
+# The plain GETs that <img> tags send are answered below Flask (image_fast_path.py); these
+# check that it answers exactly as the Flask route does, and hands everything else over.
+
+def through_flask_only(app):
+    from werkzeug.test import Client
+
+    return Client(app.wsgi_app.wsgi_app)  # the app without the fast path in front
+
+
+COMPARABLE_HEADERS = ("Content-Type", "Content-Length", "Content-Disposition", "Last-Modified",
+                      "Cache-Control", "ETag", "Accept-Ranges", "X-Content-Type-Options")
+
+
+@pytest.mark.parametrize("request_headers", [
+    {}, {"Range": "bytes=0-99"}, {"If-Modified-Since": "Sat, 01 Jan 2050 00:00:00 GMT"}])
+def test_fast_path_answers_like_the_flask_route(app, client, request_headers):
+    url = make_image(client)
+    fast = client.get(url, headers=request_headers)
+    slow = through_flask_only(app).get(url, headers=request_headers)
+    assert fast.status_code == slow.status_code
+    assert fast.data == slow.data
+    for name in COMPARABLE_HEADERS:
+        assert fast.headers.get(name) == slow.headers.get(name), name
+
+
+def test_fast_path_is_taken_for_plain_gets(app, client, monkeypatch):
+    url = make_image(client)
+    monkeypatch.setattr(app.wsgi_app, "wsgi_app", lambda environ, start: pytest.fail("reached Flask"))
+    assert client.get(url).status_code == 200
+
+
+def test_with_cors_on_plain_gets_say_they_vary_by_origin_and_origin_requests_get_cors(make_app, clock):
+    client = make_app(CLOCK=clock, CORS_ORIGINS=("https://pages.example",)).test_client()
+    url = make_image(client)
+    assert "Origin" in client.get(url).headers["Vary"]
+    with_origin = client.get(url, headers={"Origin": "https://pages.example"})
+    assert with_origin.headers["Access-Control-Allow-Origin"] == "https://pages.example"
+
+
+def test_image_swept_between_lookup_and_open_is_404_json(client, image_dir, monkeypatch):
+    url = make_image(client)
+    import storage.file_storage
+
+    real_get = storage.file_storage.FileImageStore.get
+
+    def get_then_sweep(store, name):
+        stored = real_get(store, name)
+        (image_dir / name).unlink(missing_ok=True)
+        return stored
+
+    monkeypatch.setattr(storage.file_storage.FileImageStore, "get", get_then_sweep)
+    response = client.get(url)
+    assert response.status_code == 404
+    assert response.get_json() == {"error": "Image not found or expired"}
