@@ -12,9 +12,12 @@ load_env_file(Path(__file__).resolve().parent / ".env")
 _host, _port = server_address(os.environ)
 bind = [f"[{_host}]:{_port}" if ":" in _host else f"{_host}:{_port}"]
 
-# Chosen by `python -m bench --compare` (figures in BENCHMARKS.md): gevent workers, one per core.
-# Each slow upstream call waits in a greenlet that costs a few KB, so one worker holds a
-# thousand of them; the CPU work (decoding, PNG encoding) needs one process per core.
+# Chosen by `bench/run --compare` (BENCHMARKS.md), 2 cores, 1000 clients on a 2 s upstream:
+# gthread 2x32 threads took 36.8 s; 2x500 threads took 6.5 s and 410 MB; gevent with 2
+# workers took 3.9 s and 179 MB, and served /generate at 72-89 req/s against 48-53 req/s
+# for gthread. A waiting upstream call costs a greenlet of a few KB; the CPU work
+# (decoding, PNG encoding) needs one process per core; 4 workers bought nothing
+# beyond the run-to-run spread but cost 100 MB more.
 # gunicorn's gevent worker with the kernel's sendfile for stored images (sendfile_worker.py).
 worker_class = "sendfile_worker.GeventSendfileWorker"
 workers = int(os.environ.get("WEB_CONCURRENCY", os.cpu_count() or 1))

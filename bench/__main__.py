@@ -26,8 +26,9 @@ from bench.scenarios import Row, ServerSetup
 CANDIDATES = [
     ServerSetup("gthread 2 workers x 32 threads", ("-k", "gthread", "-w", "2", "--threads", "32")),
     ServerSetup("gthread 2 workers x 500 threads", ("-k", "gthread", "-w", "2", "--threads", "500")),
-    ServerSetup("gevent 2 workers x 1000 connections", ("-k", "gevent", "-w", "2")),
-    ServerSetup("gevent 4 workers x 1000 connections", ("-k", "gevent", "-w", "4")),
+    ServerSetup("gevent (gunicorn's worker) 2 workers", ("-k", "gevent", "-w", "2")),
+    ServerSetup("gevent (sendfile_worker) 2 workers", ("-w", "2")),
+    ServerSetup("gevent (sendfile_worker) 4 workers", ("-w", "4")),
 ]
 
 
