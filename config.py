@@ -45,6 +45,35 @@ def boolean(raw: str) -> bool:
     raise ValueError("must be true or false")
 
 
+def non_negative_int(raw: str) -> int:
+    value = int(raw)
+    if value < 0:
+        raise ValueError("must be a whole number, 0 or more")
+    return value
+
+
+def storage_kind(raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in ("file", "redis"):
+        raise ValueError("must be file or redis")
+    return value
+
+
+def redis_url(raw: str) -> str:
+    if urlsplit(raw).scheme not in ("redis", "rediss", "unix"):
+        raise ValueError("must be a redis://, rediss:// or unix:// URL")
+    return raw
+
+
+def rate_limit(raw: str) -> str:
+    """A Flask-Limiter rate such as ``30/minute`` or ``5/second;100/hour``; empty turns it off."""
+    if raw.strip():
+        from limits import parse_many
+
+        parse_many(raw)  # raises ValueError with its own explanation
+    return raw.strip()
+
+
 def cors_origins(raw: str) -> tuple[str, ...]:
     """Origins are compared as exact strings, so only accept exact origins."""
     origins = comma_list(raw)
@@ -101,6 +130,17 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("PREMIUM_KEYS", (), comma_list,
             "Comma-separated API keys for `/image`; empty leaves `/image` open to everyone.",
             secret=True),
+    Setting("STORAGE", "file", storage_kind,
+            "Where images live: `file` (IMAGE_DIR, one machine) or `redis` (shared by instances)."),
+    Setting("REDIS_URL", "redis://127.0.0.1:6379/0", redis_url,
+            "Redis for `STORAGE=redis`, and for rate limits shared between instances.",
+            secret=True),
+    Setting("REDIS_PREFIX", "artproxy:", str,
+            "Start of every Redis key artproxy writes, so several services can share one Redis."),
+    Setting("RATE_LIMIT", "", rate_limit,
+            "Requests per client IP on `/generate` and `/image`, e.g. `30/minute`; empty is off."),
+    Setting("TRUSTED_PROXIES", 0, non_negative_int,
+            "Proxies in front that set X-Forwarded-For; 0 trusts none and uses the peer address."),
 )
 
 # Read by main.py, not by the app: the conventional unprefixed names hosting platforms set.

@@ -5,9 +5,10 @@ Views and providers raise these; nothing else builds error JSON.
 
 from __future__ import annotations
 
+import json
 import logging
 
-from flask import Flask, jsonify
+from flask import Flask, Response
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger("artproxy")
@@ -75,6 +76,15 @@ class UpstreamBusy(UpstreamError):
         return {"Retry-After": str(self.retry_after_seconds)}
 
 
+class StorageUnavailable(ArtproxyError):
+    status_code = 503
+    message = "Image storage is unavailable; try again shortly"
+    retry_after_seconds = 5
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_seconds)}
+
+
 class UpstreamTimeout(UpstreamError):
     status_code = 504
     message = "The image generator took too long to answer"
@@ -102,8 +112,8 @@ def register_error_handlers(app: Flask) -> None:
         return json_error(500, ArtproxyError.message)
 
 
-def json_error(status_code: int, message: str, headers: dict[str, str] | None = None):
-    response = jsonify(error=message)
-    response.status_code = status_code
-    response.headers.update(headers or {})
-    return response
+def json_error(status_code: int, message: str, headers: dict[str, str] | None = None,
+               response_class: type[Response] = Response) -> Response:
+    """``{"error": message}``; needs no app context, so WSGI middleware can answer with it too."""
+    return response_class(json.dumps({"error": message}) + "\n", status=status_code,
+                          headers=headers, mimetype="application/json")

@@ -13,6 +13,7 @@ from typing import Callable, Iterable
 
 from flask import Response
 
+from errors import ArtproxyError, json_error
 from routes import add_security_headers, stored_image_response
 from service import ImageService
 
@@ -32,8 +33,12 @@ class StoredImageFastPath:
         path = environ.get("PATH_INFO", "")
         if (environ.get("REQUEST_METHOD") == "GET" and path.startswith(PREFIX)
                 and "HTTP_ORIGIN" not in environ):
-            # The store checks the name against the exact pattern before touching any storage.
-            stored = self.service.store.get(path[len(PREFIX):])
+            try:
+                # The store checks the name against the exact pattern before any storage access.
+                stored = self.service.store.get(path[len(PREFIX):])
+            except ArtproxyError as error:  # storage unreachable: the same JSON Flask would send
+                return json_error(error.status_code, error.message, error.headers(),
+                                  self.response_class)(environ, start_response)
             if stored is not None:
                 try:
                     response = stored_image_response(stored, environ, self.service.clock(),

@@ -16,15 +16,19 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 import access
 import cleanup
 import config
 import errors
+import limiting
+import storage.redis_storage as redis_storage
 from generator_client import create_provider
 from image_fast_path import StoredImageFastPath
 from routes import add_security_headers, api
 from service import ImageService
+from storage import ImageStore
 from storage.file_storage import FileImageStore
 
 PROJECT_DIR = Path(__file__).resolve().parent
@@ -41,7 +45,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(test_config or {})
 
     clock = app.config.get("CLOCK", time.time)
-    store = FileImageStore(PROJECT_DIR / app.config["IMAGE_DIR"], clock=clock)
+    store = create_store(app.config, clock)
     app.extensions["artproxy"] = ImageService(
         provider=create_provider(app.config["PROVIDER"], app.config),
         store=store,
@@ -52,13 +56,25 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     errors.register_error_handlers(app)
     access.init_app(app)
     app.register_blueprint(api)
+    limiting.init_app(app)
     app.after_request(add_security_headers)
     app.wsgi_app = StoredImageFastPath(app.wsgi_app, app.extensions["artproxy"],
                                        cors_enabled=bool(app.config["CORS_ORIGINS"]),
                                        response_class=app.response_class)
-    if app.config["SWEEP_ENABLED"]:
+    proxies = app.config["TRUSTED_PROXIES"]
+    if proxies:
+        # Outermost, so every layer sees the client's address, not the load balancer's.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)
+    if isinstance(store, FileImageStore) and app.config["SWEEP_ENABLED"]:
         cleanup.start_sweeping(f"sweep:{store.directory}", store, app.config["SWEEP_INTERVAL"])
     return app
+
+
+def create_store(settings: Mapping[str, Any], clock) -> ImageStore:
+    if settings["STORAGE"] == "redis":
+        client = redis_storage.connect(settings["REDIS_URL"])
+        return redis_storage.RedisImageStore(client, settings["REDIS_PREFIX"], clock)
+    return FileImageStore(PROJECT_DIR / settings["IMAGE_DIR"], clock=clock)
 
 
 def __getattr__(name: str) -> Any:

@@ -10,8 +10,9 @@ from datetime import datetime, timezone
 from flask import Blueprint, Response, current_app, jsonify, request
 from werkzeug.utils import send_file
 
+import cleanup
 from access import require_premium_key
-from errors import BadPrompt, ImageNotFound
+from errors import BadPrompt, ImageNotFound, StorageUnavailable
 from service import ImageService
 from storage import StoredImage
 
@@ -36,6 +37,26 @@ def read_prompt(missing_message: str) -> str:
 @api.get("/")
 def health():
     return {"status": "Server is alive"}
+
+
+@api.get("/healthz")
+def readiness():
+    """Readiness: 200 while images can be stored and served, 503 while storage is unreachable."""
+    config = current_app.config
+    storage = {"kind": config["STORAGE"], "reachable": True}
+    try:
+        service().store.check()
+    except StorageUnavailable as error:
+        storage.update(reachable=False, error=error.message)
+    if config["STORAGE"] != "file":
+        sweeper = "not needed"  # the store expires images itself
+    elif not config["SWEEP_ENABLED"]:
+        sweeper = "off"
+    else:
+        sweeper = "running" if cleanup.scheduler_running() else "stopped"
+    ready = storage["reachable"]
+    body = {"status": "ready" if ready else "unavailable", "storage": storage, "sweeper": sweeper}
+    return no_store(jsonify(body)), 200 if ready else 503
 
 
 @api.get("/generate")
@@ -82,8 +103,10 @@ def stored_image_response(stored: StoredImage, environ: dict, now: float,
     if stored.path is not None:
         return send_file(stored.path, environ, mimetype=stored.mime, max_age=max_age,
                          response_class=response_class)
+    # Bytes from a database: the unique name is the validator, the creation time the date.
     return send_file(io.BytesIO(stored.data or b""), environ, mimetype=stored.mime,
-                     max_age=max_age, etag=stored.name, response_class=response_class)
+                     download_name=stored.name, max_age=max_age, etag=stored.name,
+                     last_modified=stored.created_at, response_class=response_class)
 
 
 def base64_json_response(data: bytes, mime: str) -> Response:

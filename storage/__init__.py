@@ -30,6 +30,7 @@ class StoredImage:
     expires_at: float  # unix seconds
     path: Path | None = None  # set by stores that keep files, so they can be sent with sendfile
     data: bytes | None = None  # set by stores that keep bytes in memory or in a database
+    created_at: float | None = None  # unix seconds; files carry theirs as the file's mtime
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,10 @@ class ImageStore(Protocol):
 
     def purge_expired(self, now: float | None = None) -> int:
         """Reclaim the space of images past their deadline; return how many were removed."""
+        ...
+
+    def check(self) -> None:
+        """Return if the store can be read and written now; raise StorageUnavailable if not."""
         ...
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 import cleanup
+from errors import StorageUnavailable
 from storage import StoredImage, new_name, parse_name
 
 
@@ -60,3 +61,7 @@ class FileImageStore:
 
     def purge_expired(self, now: float | None = None) -> int:
         return cleanup.purge_expired(self.directory, self.clock() if now is None else now)
+
+    def check(self) -> None:
+        if not (self.directory.is_dir() and os.access(self.directory, os.W_OK | os.X_OK)):
+            raise StorageUnavailable(f"The image folder {self.directory} is not writable")

@@ -88,3 +88,23 @@ def serve():
     for server in servers:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def redis_server(tmp_path):
+    from tests.redis_server import RedisServer
+
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def make_redis_app(make_app, redis_server):
+    """An app instance on the shared Redis; call it twice for two instances with no shared disk."""
+
+    def build(**overrides):
+        return make_app(STORAGE="redis", REDIS_URL=redis_server.url, **overrides)
+
+    return build

@@ -130,3 +130,20 @@ def test_a_bug_answers_json_500_without_a_traceback(app, monkeypatch):
     assert response.status_code == 500
     assert response.get_json() == {"error": "Internal server error"}
     assert b"secret" not in response.data and b"Traceback" not in response.data
+
+
+def test_readiness_reports_file_storage_and_sweeper(make_app, clock):
+    client = make_app(CLOCK=clock, SWEEP_ENABLED=True, SWEEP_INTERVAL=60).test_client()
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ready", "sweeper": "running",
+                                   "storage": {"kind": "file", "reachable": True}}
+
+
+def test_readiness_is_503_when_the_image_folder_is_gone(client, image_dir):
+    image_dir.rmdir()
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    body = response.get_json()
+    assert body["status"] == "unavailable" and body["storage"]["reachable"] is False
+    assert client.get("/").status_code == 200  # liveness is not readiness

@@ -1,0 +1,192 @@
+"""Redis storage and shared rate limits, against a real redis-server the tests start."""
+
+from __future__ import annotations
+
+import sys
+import time
+import urllib.request
+
+import pytest
+
+import cleanup
+from storage.redis_storage import RedisImageStore
+from tests.helpers import FakeClock, decode_png, stored_files
+from tests.test_main import processes  # noqa: F401  (fixture)
+
+PNG = "image/png"
+
+
+def every_key_expires(client) -> list[tuple[bytes, int]]:
+    """(key, milliseconds left) for every key in Redis; -1 would mean a key without expiry."""
+    return [(key, client.pttl(key)) for key in client.scan_iter()]
+
+
+# The store on its own.
+
+def test_an_image_is_one_key_under_the_prefix_with_its_lifetime(redis_server):
+    clock = FakeClock()
+    store = RedisImageStore(redis_server.client(), "test:", clock)
+    stored = store.put(b"\x89PNG bytes", PNG, 120)
+    keys = every_key_expires(redis_server.client())
+    assert [key for key, _ in keys] == [f"test:image:{stored.name}".encode()]
+    assert 119_000 < keys[0][1] <= 120_000
+    back = store.get(stored.name)
+    assert (back.data, back.mime, back.expires_at) == (b"\x89PNG bytes", PNG, stored.expires_at)
+    assert back.created_at == pytest.approx(clock())
+
+
+def test_past_its_deadline_an_image_is_gone_even_if_redis_still_has_it(redis_server):
+    clock = FakeClock()
+    store = RedisImageStore(redis_server.client(), "test:", clock)
+    stored = store.put(b"data", PNG, 10)
+    clock.advance(10)  # Redis runs on real time; the name's deadline decides first
+    assert store.get(stored.name) is None
+
+
+def test_malformed_names_never_reach_redis(redis_server, monkeypatch):
+    store = RedisImageStore(redis_server.client(), "test:", FakeClock())
+    monkeypatch.setattr(store.client, "get", lambda key: pytest.fail(f"asked Redis for {key}"))
+    for name in ["*", "../x.png", "test:image:*", "1-abc.png", ""]:
+        assert store.get(name) is None
+
+
+def test_delete_removes_the_key(redis_server):
+    store = RedisImageStore(redis_server.client(), "test:", FakeClock())
+    stored = store.put(b"data", PNG, 60)
+    assert store.delete(stored.name) is True
+    assert store.get(stored.name) is None
+    assert store.delete(stored.name) is False
+
+
+# Two app instances, one Redis, no shared disk.
+
+def test_image_made_on_one_instance_is_served_by_the_other(make_redis_app, image_dir):
+    first, second = make_redis_app().test_client(), make_redis_app().test_client()
+    url = first.get("/image?p=a bridge").get_json()["url"]
+    served = second.get(url)
+    assert served.status_code == 200
+    assert served.headers["Content-Type"] == "image/png"
+    assert served.headers["Cache-Control"].startswith("public, max-age=")
+    assert served.headers["Last-Modified"] and served.headers["ETag"]
+    decode_png(served.data)
+    again = first.get(url, headers={"If-None-Match": served.headers["ETag"]})
+    assert again.status_code == 304
+    assert stored_files(image_dir) == []  # nothing written locally
+    assert not cleanup.scheduler_running()
+
+
+def test_redis_images_expire_by_themselves(make_redis_app, redis_server):
+    first, second = (make_redis_app(IMAGE_TTL=1).test_client() for _ in range(2))
+    url = first.get("/image?p=brief").get_json()["url"]
+    assert second.get(url).status_code == 200
+    keys = every_key_expires(redis_server.client())
+    assert keys and all(0 < left <= 1000 for _, left in keys)
+    give_up = time.monotonic() + 3
+    while redis_server.client().dbsize() and time.monotonic() < give_up:
+        time.sleep(0.05)
+    assert redis_server.client().dbsize() == 0  # Redis removed the key itself: no sweeper ran
+    assert second.get(url).status_code == 404
+
+
+def test_every_key_artproxy_writes_expires(make_redis_app, redis_server):
+    client = make_redis_app(RATE_LIMIT="100/minute").test_client()
+    client.get("/image?p=one")
+    client.get("/generate?p=two")
+    keys = every_key_expires(redis_server.client())
+    assert len(keys) >= 2  # the image and the rate-limit counter
+    assert all(key.startswith(b"artproxy:") for key, _ in keys)
+    assert all(left > 0 for _, left in keys), keys
+
+
+def test_rate_limit_is_shared_by_instances_and_answers_429_json(make_redis_app):
+    first, second = (make_redis_app(RATE_LIMIT="3/minute").test_client() for _ in range(2))
+    assert first.get("/generate?p=a").status_code == 200
+    assert second.get("/image?p=b").status_code == 200
+    assert first.get("/image?p=c").status_code == 200
+    refused = second.get("/generate?p=d")
+    assert refused.status_code == 429
+    assert "Too many requests" in refused.get_json()["error"]
+    assert 0 < int(refused.headers["Retry-After"]) <= 60
+    assert first.get("/").status_code == 200  # only the generating routes are limited
+
+
+def test_without_trusted_proxies_forwarded_for_cannot_dodge_the_limit(make_redis_app):
+    client = make_redis_app(RATE_LIMIT="2/minute").test_client()
+    answers = [client.get("/generate?p=x", headers={"X-Forwarded-For": f"10.0.0.{n}"}).status_code
+               for n in range(3)]
+    assert answers == [200, 200, 429]
+
+
+def test_behind_one_trusted_proxy_each_client_address_has_its_own_limit(make_redis_app):
+    client = make_redis_app(RATE_LIMIT="1/minute", TRUSTED_PROXIES=1).test_client()
+
+    def get_as(address: str) -> int:
+        return client.get("/generate?p=x", headers={"X-Forwarded-For": address}).status_code
+
+    assert [get_as("203.0.113.1"), get_as("203.0.113.2"), get_as("203.0.113.1")] == [200, 200, 429]
+
+
+# Redis going away and coming back.
+
+def test_outage_gives_503_json_quickly_and_recovery_needs_nothing(make_redis_app, redis_server):
+    client = make_redis_app(RATE_LIMIT="100/minute").test_client()
+    url = client.get("/image?p=before").get_json()["url"]
+    assert client.get("/healthz").status_code == 200
+    redis_server.stop()
+
+    for path in ["/image?p=during", url, "/healthz"]:
+        started = time.monotonic()
+        response = client.get(path)
+        assert response.status_code == 503, path
+        assert time.monotonic() - started < 5, path
+        body = response.get_json()
+        assert "error" in body or body["status"] == "unavailable"
+    assert client.get("/healthz").get_json()["storage"]["reachable"] is False
+    # /generate stores nothing; with Redis away each instance counts its limits in memory.
+    assert client.get("/generate?p=during").status_code == 200
+
+    redis_server.start()
+    assert client.get("/healthz").status_code == 200
+    assert client.get("/image?p=after").status_code == 200
+
+
+def test_a_stalled_redis_costs_seconds_not_minutes(make_redis_app, redis_server):
+    client = make_redis_app(RATE_LIMIT="100/minute").test_client()
+    url = client.get("/image?p=before").get_json()["url"]
+    redis_server.pause()
+    try:
+        for path in ["/image?p=during", url, "/healthz"]:
+            started = time.monotonic()
+            assert client.get(path).status_code == 503, path
+            assert time.monotonic() - started < 5, path
+    finally:
+        redis_server.resume()
+    assert client.get(url).status_code == 200
+
+
+def test_two_real_servers_with_separate_folders_act_as_one(redis_server, tmp_path, processes):
+    from tests.test_main import environment, free_port, get, start, wait_until_serving
+
+    urls = []
+    for number in (1, 2):
+        folder = tmp_path / f"instance{number}"
+        folder.mkdir()
+        port = free_port()
+        process = start([sys.executable, "main.py"], environment(
+            folder, port, ARTPROXY_STORAGE="redis", ARTPROXY_REDIS_URL=redis_server.url,
+            ARTPROXY_RATE_LIMIT="3/minute"))
+        processes.append(process)
+        urls.append(f"http://127.0.0.1:{port}")
+        wait_until_serving(urls[-1], process)
+
+    status, _, body = get(urls[0] + "/image?p=lighthouse")
+    assert status == 200
+    with urllib.request.urlopen(urls[1] + body["url"], timeout=10) as served:
+        assert served.headers["Content-Type"] == "image/png"
+        decode_png(served.read())
+    assert get(urls[1] + "/healthz")[2]["storage"] == {"kind": "redis", "reachable": True}
+    assert get(urls[1] + "/generate?p=two")[0] == 200
+    assert get(urls[0] + "/generate?p=three")[0] == 200
+    status, headers, body = get(urls[1] + "/generate?p=four")
+    assert status == 429 and "Retry-After" in headers
+    assert [list((tmp_path / f"instance{n}").iterdir()) for n in (1, 2)] == [[], []]
