@@ -207,6 +207,40 @@ def expiry(tiny_png: Path, setup: ServerSetup = PRODUCTION, images: int = 10_000
     ]
 
 
+def storage_compare(big_png: Path, setup: ServerSetup = PRODUCTION) -> list[Row]:
+    """Redis storage against the local folder: storing and serving a ~1 MB PNG."""
+    rates: dict[str, tuple[float, float]] = {}
+    with start_upstream(big_png) as upstream, start_redis() as redis_server, \
+            tempfile.TemporaryDirectory() as image_dir:
+        for storage in ("file", "redis"):
+            with start_artproxy(setup, upstream, Path(image_dir), STORAGE=storage,
+                                REDIS_URL=f"redis://127.0.0.1:{redis_server.port}/0") as artproxy:
+                stores = hey(artproxy.url + "/image?p=bench", 40 * CORES * 4, CORES * 4)
+                _require_all_ok(stores, f"/image with {storage} storage")
+                with urllib.request.urlopen(artproxy.url + "/image?p=bench", timeout=30) as answer:
+                    image_url = artproxy.url + json.load(answer)["url"]
+                wrk(image_url, seconds=2)
+                rates[storage] = (stores.rate, wrk(image_url))
+    size = big_png.stat().st_size / 1e6
+    (file_stores, file_serves), (redis_stores, redis_serves) = rates["file"], rates["redis"]
+    return [
+        Row("R", f"/image req/s, {size:.2f} MB PNG stored, Redis", f"{redis_stores:.0f}",
+            f"folder {file_stores:.0f}", f"{redis_stores / file_stores:.0%}", "report", None),
+        Row("R", f"/images/<name> req/s, {size:.2f} MB PNG, Redis", f"{redis_serves:.0f}",
+            f"folder {file_serves:.0f}", f"{redis_serves / file_serves:.0%}", "report", None),
+    ]
+
+
+def start_redis() -> Server:
+    binary = shutil.which("redis-server") or shutil.which("redis-server", path="/usr/bin")
+    if binary is None:
+        raise RuntimeError("redis-server is not installed: run bench/run, which installs it")
+    port = free_port()
+    command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+               "--appendonly", "no"]
+    return Server("redis", command, port, ready_path=None, cwd=Path(tempfile.gettempdir()))
+
+
 class FolderWatcher:
     """Notes, every 50 ms, which image files exist, and when each one was first seen gone."""
 

@@ -41,7 +41,9 @@ def test_environment_values_are_parsed_to_their_types():
 
 @pytest.mark.parametrize("name, raw", [("IMAGE_TTL", "two minutes"), ("IMAGE_TTL", "0"),
                                        ("UPSTREAM_TIMEOUT", "-1"), ("MAX_PROMPT_CHARS", "1.5"),
-                                       ("SWEEP_ENABLED", "sometimes")])
+                                       ("SWEEP_ENABLED", "sometimes"), ("STORAGE", "s3"),
+                                       ("RATE_LIMIT", "lots"), ("RATE_LIMIT", "30 per fortnight"),
+                                       ("TRUSTED_PROXIES", "-1")])
 def test_bad_values_name_the_variable(name, raw):
     with pytest.raises(config.ConfigError, match=f"ARTPROXY_{name}="):
         config.from_environment({f"ARTPROXY_{name}": raw})
@@ -72,3 +74,17 @@ def test_env_file_fills_in_but_does_not_override(tmp_path, monkeypatch):
 def test_readme_table_lists_every_setting():
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     assert config.markdown_table() in readme
+
+
+def test_scale_out_settings_parse():
+    assert config.from_environment({
+        "ARTPROXY_STORAGE": "Redis", "ARTPROXY_RATE_LIMIT": " 30/minute;500/day ",
+        "ARTPROXY_TRUSTED_PROXIES": "1", "ARTPROXY_REDIS_URL": "rediss://cache.internal:6380/2",
+    }) == {"STORAGE": "redis", "RATE_LIMIT": "30/minute;500/day", "TRUSTED_PROXIES": 1,
+           "REDIS_URL": "rediss://cache.internal:6380/2"}
+
+
+def test_a_redis_url_with_a_password_is_not_echoed():
+    with pytest.raises(config.ConfigError) as error:
+        config.from_environment({"ARTPROXY_REDIS_URL": "http://:s3cret@cache:6379"})
+    assert "s3cret" not in str(error.value)
