@@ -166,3 +166,17 @@ def test_image_swept_between_lookup_and_open_is_404_json(client, image_dir, monk
     response = client.get(url)
     assert response.status_code == 404
     assert response.get_json() == {"error": "Image not found or expired"}
+
+
+def test_a_missing_image_costs_one_lookup_and_gets_the_routes_404(app, client, monkeypatch):
+    store = app.extensions["artproxy"].store
+    lookups = []
+    real_get = store.get
+    monkeypatch.setattr(store, "get", lambda name: lookups.append(name) or real_get(name))
+    name = "1795281846919-" + "0" * 32 + ".png"
+    fast = client.get(f"/images/{name}")
+    assert lookups == [name]
+    slow = through_flask_only(app).get(f"/images/{name}")
+    assert (fast.status_code, fast.get_json()) == (slow.status_code, slow.get_json()) == (
+        404, {"error": "Image not found or expired"})
+    assert fast.headers["X-Content-Type-Options"] == "nosniff"
