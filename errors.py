@@ -19,13 +19,16 @@ class ArtproxyError(Exception):
 
     status_code = 500
     message = "Internal server error"
+    retry_after_seconds: int | None = None  # set by failures the caller should retry later
 
     def __init__(self, message: str | None = None):
         super().__init__(message or self.message)
         self.message = message or self.message
 
     def headers(self) -> dict[str, str]:
-        return {}
+        if self.retry_after_seconds is None:
+            return {}
+        return {"Retry-After": str(self.retry_after_seconds)}
 
 
 class BadPrompt(ArtproxyError):
@@ -72,17 +75,11 @@ class UpstreamBusy(UpstreamError):
         super().__init__(message)
         self.retry_after_seconds = retry_after_seconds
 
-    def headers(self) -> dict[str, str]:
-        return {"Retry-After": str(self.retry_after_seconds)}
-
 
 class StorageUnavailable(ArtproxyError):
     status_code = 503
     message = "Image storage is unavailable; try again shortly"
     retry_after_seconds = 5
-
-    def headers(self) -> dict[str, str]:
-        return {"Retry-After": str(self.retry_after_seconds)}
 
 
 class UpstreamTimeout(UpstreamError):
