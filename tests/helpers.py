@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import base64
 import io
+import socket
 from pathlib import Path
 
 from PIL import Image
@@ -38,3 +39,9 @@ def png_from_json(payload: dict) -> Image.Image:
 
 def same_pixels(a: Image.Image, b: Image.Image) -> bool:
     return a.size == b.size and a.convert("RGBA").tobytes() == b.convert("RGBA").tobytes()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

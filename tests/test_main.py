@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -18,18 +17,13 @@ from urllib.parse import quote
 import pytest
 
 from tests.fake_upstream import Answer
+from tests.helpers import free_port
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 COMMANDS = {
     "python main.py": [sys.executable, "main.py"],
     "gunicorn main:app": [sys.executable, "-m", "gunicorn", "main:app"],
 }
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def environment(image_dir: Path, port: int, **settings: str) -> dict[str, str]:
