@@ -1,8 +1,8 @@
-"""Deleting expired images: a pure sweep of one folder, and the scheduler that runs it.
+"""When expired images are deleted: one APScheduler per process runs each store's sweep.
 
-One APScheduler per process runs a sweep job for each store that needs one. A process made
-by fork (a pre-loading server's workers) gets its own scheduler, since threads do not survive
-a fork.
+What a sweep deletes is the store's business (``purge_expired``); this module only schedules it.
+A process made by fork (a pre-loading server's workers) gets its own scheduler, since threads
+do not survive a fork.
 """
 
 from __future__ import annotations
@@ -10,41 +10,15 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from pathlib import Path
 from typing import Protocol
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from storage import parse_name
-
 log = logging.getLogger("artproxy")
-
-TEMP_PREFIX = ".tmp-"
-# A write takes milliseconds; a temp file this old was left by a process that died mid-write.
-ABANDONED_TEMP_SECONDS = 60
 
 
 class Sweepable(Protocol):
     def purge_expired(self, now: float | None = None) -> int: ...
-
-
-def purge_expired(directory: Path, now: float) -> int:
-    """Delete images in ``directory`` whose deadline is at or before ``now``, and abandoned
-    temp files. Other files are not artproxy's and are left alone. Returns images deleted."""
-    deleted = 0
-    with os.scandir(directory) as entries:
-        for entry in entries:
-            parsed = parse_name(entry.name)
-            try:
-                if parsed is not None and parsed.expires_at <= now:
-                    os.unlink(entry.path)
-                    deleted += 1
-                elif (entry.name.startswith(TEMP_PREFIX)
-                      and entry.stat().st_mtime < now - ABANDONED_TEMP_SECONDS):
-                    os.unlink(entry.path)
-            except FileNotFoundError:
-                pass  # another process's sweep got there first
-    return deleted
 
 
 _lock = threading.Lock()
@@ -57,7 +31,7 @@ def start_sweeping(job_name: str, store: Sweepable, interval_seconds: float) -> 
 
     Calling it again with the same ``job_name`` replaces that job rather than adding one.
     """
-    store.purge_expired()
+    _sweep(store)
     with _lock:
         _jobs[job_name] = (store, interval_seconds)
         _add_job(_running_scheduler(), job_name)

@@ -12,6 +12,7 @@ from typing import Any, Callable, Mapping
 from urllib.parse import urlsplit
 
 ENV_PREFIX = "ARTPROXY_"
+PROJECT_DIR = Path(__file__).resolve().parent
 
 
 class ConfigError(ValueError):
@@ -43,6 +44,13 @@ def boolean(raw: str) -> bool:
     if value in ("0", "false", "no", "off"):
         return False
     raise ValueError("must be true or false")
+
+
+def port_number(raw: str) -> int:
+    value = int(raw)
+    if not 1 <= value <= 65535:
+        raise ValueError("must be a port number from 1 to 65535")
+    return value
 
 
 def non_negative_int(raw: str) -> int:
@@ -118,6 +126,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Longest prompt accepted; longer prompts get 400 without calling the upstream."),
     Setting("IMAGE_DIR", "images", str,
             "Folder that holds stored images, relative to main.py's folder (created if missing)."),
+    Setting("STATE_DIR", "state", str,
+            "Folder for what an instance's worker processes share with file storage (rate-limit "
+            "counters), relative to main.py's folder."),
     Setting("IMAGE_TTL", 120, positive_int,
             "Seconds a stored image lives, fixed when it is created."),
     Setting("SWEEP_INTERVAL", 1.0, positive_float,
@@ -146,7 +157,7 @@ SETTINGS: tuple[Setting, ...] = (
 # Read by main.py, not by the app: the conventional unprefixed names hosting platforms set.
 SERVER_SETTINGS: tuple[Setting, ...] = (
     Setting("HOST", "127.0.0.1", str, "Address `python main.py` listens on."),
-    Setting("PORT", 5000, positive_int, "Port `python main.py` listens on."),
+    Setting("PORT", 5000, port_number, "Port `python main.py` listens on."),
 )
 
 
@@ -180,6 +191,22 @@ def parse_setting(setting: Setting, raw: str, variable: str) -> Any:
         if setting.secret:  # the parser's message may quote the value
             raise ConfigError(f"{variable} is not valid (value hidden)") from None
         raise ConfigError(f"{variable}={raw!r} is not valid: {error}") from None
+
+
+def project_path(raw: str | Path) -> Path:
+    """A folder setting as an absolute path; relative ones are relative to main.py's folder."""
+    return PROJECT_DIR / raw
+
+
+def summary(settings: Mapping[str, Any]) -> str:
+    """One line saying what is active, for the startup log; never a secret's value."""
+    origins = settings["CORS_ORIGINS"]
+    keys = settings["PREMIUM_KEYS"]
+    return (f"provider={settings['PROVIDER']} storage={settings['STORAGE']} "
+            f"cors_origins={','.join(origins) if origins else 'none'} "
+            f"premium_keys={f'{len(keys)} set' if keys else 'off (/image is open to everyone)'} "
+            f"rate_limit={settings['RATE_LIMIT'] or 'off'} "
+            f"trusted_proxies={settings['TRUSTED_PROXIES']}")
 
 
 def load_env_file(path: Path) -> None:

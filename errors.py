@@ -1,23 +1,34 @@
-"""Named failures and the one place that turns them into JSON answers.
+"""Named failures, each with the HTTP status it means and a stable machine-readable code.
 
-Views and providers raise these; nothing else builds error JSON.
+    ArtproxyError                 500 internal_error
+    ├── BadInput                  400 bad_input
+    │   └── BadPrompt             400 invalid_prompt
+    ├── Unauthorized              401 unauthorized
+    ├── OriginNotAllowed          403 origin_not_allowed
+    ├── ImageNotFound             404 image_not_found
+    ├── RateLimited               429 rate_limited
+    ├── StorageUnavailable        503 storage_unavailable
+    │   └── StorageFull           507 storage_full
+    ├── ServerBusy                503 server_busy
+    └── UpstreamError             502 upstream_failed
+        ├── UpstreamUnavailable   502 upstream_unreachable
+        ├── UpstreamRejected      502 upstream_rejected
+        ├── BadUpstreamImage      502 bad_upstream_image
+        ├── UpstreamBusy          503 upstream_busy
+        └── UpstreamTimeout       504 upstream_timeout
+
+The domain raises these with ``raise ... from cause`` so logs keep what really failed; the web
+layer renders them (web/errors.py) and never shows the cause to the caller. No Flask here.
 """
 
 from __future__ import annotations
 
-import json
-import logging
-
-from flask import Flask, Response
-from werkzeug.exceptions import HTTPException
-
-log = logging.getLogger("artproxy")
-
 
 class ArtproxyError(Exception):
-    """A failure with a status code and a sentence fit to show the caller."""
+    """A failure with a status code, a stable code and a sentence fit to show the caller."""
 
     status_code = 500
+    code = "internal_error"
     message = "Internal server error"
     retry_after_seconds: int | None = None  # set by failures the caller should retry later
 
@@ -31,44 +42,93 @@ class ArtproxyError(Exception):
         return {"Retry-After": str(self.retry_after_seconds)}
 
 
-class BadPrompt(ArtproxyError):
+class BadInput(ArtproxyError):
     status_code = 400
+    code = "bad_input"
+    message = "The request is not valid"
+
+
+class BadPrompt(BadInput):
+    code = "invalid_prompt"
 
 
 class Unauthorized(ArtproxyError):
     status_code = 401
+    code = "unauthorized"
     message = "A valid API key is required: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'"
 
     def headers(self) -> dict[str, str]:
         return {"WWW-Authenticate": 'Bearer realm="artproxy"'}
 
 
+class OriginNotAllowed(ArtproxyError):
+    status_code = 403
+    code = "origin_not_allowed"
+    message = "This origin may not call artproxy; add it to ARTPROXY_CORS_ORIGINS"
+
+
 class ImageNotFound(ArtproxyError):
     status_code = 404
+    code = "image_not_found"
     message = "Image not found or expired"
+
+
+class RateLimited(ArtproxyError):
+    status_code = 429
+    code = "rate_limited"
+
+    def __init__(self, retry_after_seconds: int, message: str | None = None):
+        super().__init__(message or "Too many requests; try again later")
+        self.retry_after_seconds = retry_after_seconds
+
+
+class StorageUnavailable(ArtproxyError):
+    status_code = 503
+    code = "storage_unavailable"
+    message = "Image storage is unavailable; try again shortly"
+    retry_after_seconds = 5
+
+
+class StorageFull(StorageUnavailable):
+    status_code = 507
+    code = "storage_full"
+    message = "Image storage is full; try again later"
+    retry_after_seconds = 30
+
+
+class ServerBusy(ArtproxyError):
+    status_code = 503
+    code = "server_busy"
+    message = "artproxy is too busy to take this request; try again shortly"
+    retry_after_seconds = 5
 
 
 class UpstreamError(ArtproxyError):
     """The image generator failed; never the caller's fault, never ours."""
 
     status_code = 502
+    code = "upstream_failed"
     message = "The image generator failed"
 
 
 class UpstreamUnavailable(UpstreamError):
+    code = "upstream_unreachable"
     message = "The image generator could not be reached"
 
 
 class UpstreamRejected(UpstreamError):
+    code = "upstream_rejected"
     message = "The image generator refused the request"
 
 
 class BadUpstreamImage(UpstreamError):
+    code = "bad_upstream_image"
     message = "The image generator did not return a usable image"
 
 
 class UpstreamBusy(UpstreamError):
     status_code = 503
+    code = "upstream_busy"
     message = "The image generator is busy; try again later"
 
     def __init__(self, retry_after_seconds: int, message: str | None = None):
@@ -76,41 +136,7 @@ class UpstreamBusy(UpstreamError):
         self.retry_after_seconds = retry_after_seconds
 
 
-class StorageUnavailable(ArtproxyError):
-    status_code = 503
-    message = "Image storage is unavailable; try again shortly"
-    retry_after_seconds = 5
-
-
 class UpstreamTimeout(UpstreamError):
     status_code = 504
+    code = "upstream_timeout"
     message = "The image generator took too long to answer"
-
-
-def register_error_handlers(app: Flask) -> None:
-    @app.errorhandler(ArtproxyError)
-    def artproxy_error(error: ArtproxyError):
-        if isinstance(error, UpstreamError):
-            log.warning("upstream failure: %s", error.message)
-        return json_error(error.status_code, error.message, error.headers())
-
-    @app.errorhandler(HTTPException)
-    def http_error(error: HTTPException):
-        response = json_error(error.code or 500, error.description or error.name)
-        # Keep what Werkzeug set for us, such as Allow on a 405.
-        for name, value in error.get_headers():
-            if name.lower() != "content-type":
-                response.headers[name] = value
-        return response
-
-    @app.errorhandler(Exception)
-    def unexpected_error(error: Exception):
-        log.exception("unhandled error")
-        return json_error(500, ArtproxyError.message)
-
-
-def json_error(status_code: int, message: str, headers: dict[str, str] | None = None,
-               response_class: type[Response] = Response) -> Response:
-    """``{"error": message}``; needs no app context, so WSGI middleware can answer with it too."""
-    return response_class(json.dumps({"error": message}) + "\n", status=status_code,
-                          headers=headers, mimetype="application/json")

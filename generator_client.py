@@ -2,15 +2,16 @@
 
 A provider turns a prompt into image bytes and nothing more. Checking those bytes,
 converting them and storing them is the service's job, so every provider gets it for free.
-Implementations live in ``providers/``; adding one is a module there and a line in PROVIDERS.
+Implementations live in ``providers/``; adding one is a module there and a line in PROVIDERS
+(chosen the way stores are: plugins.py).
 """
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from typing import Any, Mapping, Protocol
 
+import plugins
 from errors import (  # noqa: F401  (re-exported: the failures a provider may raise)
     BadUpstreamImage,
     UpstreamBusy,
@@ -60,10 +61,4 @@ PROVIDERS: dict[str, str] = {
 
 def create_provider(name: str, config: Mapping[str, Any]) -> Provider:
     """Build the provider called ``name`` from the app's settings."""
-    try:
-        module_name, class_name = PROVIDERS[name].split(":")
-    except KeyError:
-        known = ", ".join(sorted(PROVIDERS))
-        raise ValueError(f"unknown provider {name!r}; choose one of: {known}") from None
-    provider_class = getattr(importlib.import_module(module_name), class_name)
-    return provider_class.from_config(config)
+    return plugins.load(PROVIDERS, name, "PROVIDER").from_config(config)

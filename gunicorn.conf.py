@@ -6,10 +6,22 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 # Imported by name: every top-level name here is read as a gunicorn setting, and `config` is one.
-from config import load_env_file, server_address  # noqa: E402
+from config import (  # noqa: E402
+    ConfigError,
+    defaults,
+    from_environment,
+    load_env_file,
+    server_address,
+    summary,
+)
 
 load_env_file(Path(__file__).resolve().parent / ".env")
-_host, _port = server_address(os.environ)
+try:
+    _host, _port = server_address(os.environ)
+    _settings = {**defaults(), **from_environment(os.environ)}
+except ConfigError as _error:  # `gunicorn main:app` with a bad setting: one line, as main.py does
+    print(f"artproxy: {_error}", file=sys.stderr)
+    sys.exit(2)
 bind = [f"[{_host}]:{_port}" if ":" in _host else f"{_host}:{_port}"]
 
 # Chosen by `bench/run --compare` (BENCHMARKS.md), 2 cores, 1000 clients on a 2 s upstream:
@@ -39,3 +51,9 @@ accesslog = None
 # artproxy does not use gunicorn's control socket, and two instances on one machine would
 # contend for its single default path.
 control_socket_disable = True
+
+
+def when_ready(server) -> None:
+    # Once per instance, from the master: each worker builds its own app, and logging there
+    # said everything once per process.
+    server.log.info("artproxy: %s", summary(_settings))

@@ -12,26 +12,17 @@ import logging
 import os
 import sys
 import time
-from pathlib import Path
 from typing import Any, Mapping
 
 from flask import Flask
-from werkzeug.middleware.proxy_fix import ProxyFix
 
-import access
 import cleanup
 import config
-import errors
-import limiting
-import storage.redis_storage as redis_storage
-from generator_client import create_provider
-from image_fast_path import StoredImageFastPath
-from routes import add_security_headers, api
+import web
+from config import PROJECT_DIR
 from service import ImageService
-from storage import ImageStore
-from storage.file_storage import FileImageStore
 
-PROJECT_DIR = Path(__file__).resolve().parent
+log = logging.getLogger("artproxy")
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -39,42 +30,20 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     ``test_config`` may also hold CLOCK, a function returning unix seconds, to control time.
     """
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)  # no page yet: no /static route
     app.config.update(config.defaults())
     app.config.update(config.from_environment(os.environ))
     app.config.update(test_config or {})
 
-    clock = app.config.get("CLOCK", time.time)
-    store = create_store(app.config, clock)
-    app.extensions["artproxy"] = ImageService(
-        provider=create_provider(app.config["PROVIDER"], app.config),
-        store=store,
-        image_ttl_seconds=app.config["IMAGE_TTL"],
-        max_image_pixels=app.config["MAX_IMAGE_PIXELS"],
-        clock=clock,
-    )
-    errors.register_error_handlers(app)
-    access.init_app(app)
-    app.register_blueprint(api)
-    limiting.init_app(app)
-    app.after_request(add_security_headers)
-    app.wsgi_app = StoredImageFastPath(app.wsgi_app, app.extensions["artproxy"],
-                                       cors_enabled=bool(app.config["CORS_ORIGINS"]),
-                                       response_class=app.response_class)
-    proxies = app.config["TRUSTED_PROXIES"]
-    if proxies:
-        # Outermost, so every layer sees the client's address, not the load balancer's.
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)
-    if isinstance(store, FileImageStore) and app.config["SWEEP_ENABLED"]:
-        cleanup.start_sweeping(f"sweep:{store.directory}", store, app.config["SWEEP_INTERVAL"])
+    service = ImageService.from_config(app.config, app.config.get("CLOCK", time.time))
+    app.extensions["artproxy"] = service
+    web.init_app(app)
+    if service.store.needs_sweeping and app.config["SWEEP_ENABLED"]:
+        # Named by the store's repr (its folder), so a second app on the same folder replaces
+        # the job instead of sweeping twice.
+        cleanup.start_sweeping(f"sweep:{service.store!r}", service.store,
+                               app.config["SWEEP_INTERVAL"])
     return app
-
-
-def create_store(settings: Mapping[str, Any], clock) -> ImageStore:
-    if settings["STORAGE"] == "redis":
-        client = redis_storage.connect(settings["REDIS_URL"])
-        return redis_storage.RedisImageStore(client, settings["REDIS_PREFIX"], clock)
-    return FileImageStore(PROJECT_DIR / settings["IMAGE_DIR"], clock=clock)
 
 
 def __getattr__(name: str) -> Any:
@@ -126,6 +95,8 @@ def run_debug_server(host: str, port: int) -> int:
     # The reloader's first process only watches files and restarts the second, which serves;
     # only the serving process builds the app, so only it runs a sweeper.
     app = create_app() if is_running_from_reloader() else None
+    if app is not None:
+        log.info("artproxy (debug server): %s", config.summary(app.config))
     run_simple(host, port, app, use_reloader=True, use_debugger=True, threaded=True)
     return 0
 

@@ -13,14 +13,10 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from testing import free_port  # noqa: F401  (re-exported for the scenarios)
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 BENCH_DIR = PROJECT_DIR / "bench"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class Server:

@@ -16,9 +16,16 @@ from pathlib import Path
 import cleanup
 from bench.load import Batch, hey, wrk
 from bench.nginx import start_nginx
-from bench.processes import (Server, cpu_seconds, free_port, process_tree, python_command,
-                             rss_bytes)
+from bench.processes import (
+    Server,
+    cpu_seconds,
+    free_port,
+    process_tree,
+    python_command,
+    rss_bytes,
+)
 from storage import parse_name
+from testing.redis_server import RedisServer
 
 FORM = b"prompt=a+lighthouse+at+dusk&output_format=bytes"
 FORM_TYPE = "application/x-www-form-urlencoded"
@@ -55,7 +62,7 @@ PRODUCTION = ServerSetup("python main.py")
 def start_upstream(image: Path, delay: float = 0.0) -> Server:
     port = free_port()
     return Server(f"upstream-{image.stem}", python_command(
-        "bench/fake_upstream.py", "--port", str(port), "--delay", str(delay), "--image", str(image)),
+        "-m", "testing.load_upstream", "--port", str(port), "--delay", str(delay), "--image", str(image)),
         port, ready_path=None)
 
 
@@ -231,14 +238,8 @@ def storage_compare(big_png: Path, setup: ServerSetup = PRODUCTION) -> list[Row]
     ]
 
 
-def start_redis() -> Server:
-    binary = shutil.which("redis-server") or shutil.which("redis-server", path="/usr/bin")
-    if binary is None:
-        raise RuntimeError("redis-server is not installed: run bench/run, which installs it")
-    port = free_port()
-    command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-               "--appendonly", "no"]
-    return Server("redis", command, port, ready_path=None, cwd=Path(tempfile.gettempdir()))
+def start_redis() -> RedisServer:
+    return RedisServer(Path(tempfile.gettempdir()))
 
 
 class FolderWatcher:

@@ -1,9 +1,12 @@
-"""The storage contract: where generated images live until their deadline.
+"""The storage contract: where generated images live until their deadline, and how one is chosen.
 
 An image's public name carries its deadline and 128 random bits:
 ``<deadline in unix milliseconds>-<32 hex digits>.<extension>``. The random part makes
 names unguessable; the deadline part fixes each image's lifetime when it is created, so any
 store, after any restart, knows from the name alone whether the image may still be served.
+
+Stores are chosen by ``ARTPROXY_STORAGE`` from STORES (plugins.py) and describe themselves:
+whether they need a sweeper, whether they can be used now, where rate-limit counters go.
 """
 
 from __future__ import annotations
@@ -12,15 +15,21 @@ import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Callable, Mapping, Protocol
 
-EXTENSION_BY_MIME = {"image/png": "png"}
-MIME_BY_EXTENSION = {extension: mime for mime, extension in EXTENSION_BY_MIME.items()}
+import plugins
+from imaging.formats import BY_EXTENSION, BY_MIME
 
 NAME_PATTERN = re.compile(
     r"(?P<deadline_ms>[1-9][0-9]{0,15})-[0-9a-f]{32}\.(?P<extension>%s)"
-    % "|".join(map(re.escape, MIME_BY_EXTENSION))
+    % "|".join(map(re.escape, BY_EXTENSION))
 )
+
+# name -> "module:Class", as for providers.
+STORES: dict[str, str] = {
+    "file": "storage.file_storage:FileImageStore",
+    "redis": "storage.redis_storage:RedisImageStore",
+}
 
 
 @dataclass(frozen=True)
@@ -39,13 +48,34 @@ class ParsedName:
     mime: str
 
 
+@dataclass(frozen=True)
+class LimitsStorage:
+    """Where the ``limits`` library keeps counters that every process of the deployment shares."""
+
+    uri: str
+    options: Mapping[str, Any]
+    shared_by_instances: bool  # True if other instances count in the same place
+
+
 class ImageStore(Protocol):
+    kind: str  # the ARTPROXY_STORAGE name
+    needs_sweeping: bool  # True if expired images take space until purge_expired runs
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], clock: Callable[[], float]) -> "ImageStore":
+        """Build the store from the app's settings."""
+        ...
+
     def put(self, data: bytes, mime: str, ttl_seconds: float) -> StoredImage:
-        """Store ``data`` whole, or not at all, under a new name that expires in ``ttl_seconds``."""
+        """Store ``data`` whole, or not at all, under a new name that expires in ``ttl_seconds``.
+
+        Raises StorageUnavailable (or StorageFull) when the bytes cannot be kept."""
         ...
 
     def get(self, name: str) -> StoredImage | None:
-        """The image called ``name``, or None if the name is malformed, unknown or expired."""
+        """The image called ``name``, or None if the name is malformed, unknown or expired.
+
+        Raises StorageUnavailable when the store cannot be read."""
         ...
 
     def delete(self, name: str) -> bool:
@@ -60,9 +90,17 @@ class ImageStore(Protocol):
         """Return if the store can be read and written now; raise StorageUnavailable if not."""
         ...
 
+    def limits_storage(self) -> LimitsStorage:
+        """Where rate-limit counters live so that every process that uses this store shares them."""
+        ...
+
+
+def create_store(config: Mapping[str, Any], clock: Callable[[], float]) -> ImageStore:
+    return plugins.load(STORES, config["STORAGE"], "STORAGE").from_config(config, clock)
+
 
 def new_name(mime: str, expires_at: float) -> str:
-    return f"{round(expires_at * 1000)}-{secrets.token_hex(16)}.{EXTENSION_BY_MIME[mime]}"
+    return f"{round(expires_at * 1000)}-{secrets.token_hex(16)}.{BY_MIME[mime].extension}"
 
 
 def parse_name(name: str) -> ParsedName | None:
@@ -72,5 +110,5 @@ def parse_name(name: str) -> ParsedName | None:
         return None
     return ParsedName(
         expires_at=int(match["deadline_ms"]) / 1000,
-        mime=MIME_BY_EXTENSION[match["extension"]],
+        mime=BY_EXTENSION[match["extension"]].mime,
     )

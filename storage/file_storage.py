@@ -2,32 +2,53 @@
 
 Correct without its sweeper: a file is written under a temporary name and renamed into place
 (so a reader sees all of it or nothing), and the deadline in every name is checked on every
-read (so an expired file is never served, however late the sweep). The sweep only frees disk.
+read (so an expired file is never served, however late the sweep). The sweep only frees disk;
+cleanup.py decides when it runs, this module what it deletes.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Mapping
 
-import cleanup
+from config import project_path
 from errors import StorageUnavailable
-from storage import StoredImage, new_name, parse_name
+from storage import LimitsStorage, StoredImage, new_name, parse_name
+
+log = logging.getLogger("artproxy")
+
+TEMP_PREFIX = ".tmp-"
+# A write takes milliseconds; a temp file this old was left by a process that died mid-write.
+ABANDONED_TEMP_SECONDS = 60
+LIMITS_FILE = "limits.sqlite"
 
 
 class FileImageStore:
-    def __init__(self, directory: str | Path, clock: Callable[[], float] = time.time):
+    kind = "file"
+    needs_sweeping = True
+
+    def __init__(self, directory: str | Path, clock: Callable[[], float] = time.time,
+                 state_directory: str | Path | None = None):
         self.directory = Path(directory).resolve()
         self.directory.mkdir(parents=True, exist_ok=True)
+        self.state_directory = Path(state_directory or self.directory.parent / "state").resolve()
         self.clock = clock
+
+    def __repr__(self) -> str:
+        return f"FileImageStore({str(self.directory)!r})"
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], clock: Callable[[], float]) -> "FileImageStore":
+        return cls(project_path(config["IMAGE_DIR"]), clock, project_path(config["STATE_DIR"]))
 
     def put(self, data: bytes, mime: str, ttl_seconds: float) -> StoredImage:
         expires_at = self.clock() + ttl_seconds
         name = new_name(mime, expires_at)
-        descriptor, temp_path = tempfile.mkstemp(dir=self.directory, prefix=cleanup.TEMP_PREFIX)
+        descriptor, temp_path = tempfile.mkstemp(dir=self.directory, prefix=TEMP_PREFIX)
         try:
             with os.fdopen(descriptor, "wb") as temp_file:
                 temp_file.write(data)
@@ -60,8 +81,44 @@ class FileImageStore:
         return True
 
     def purge_expired(self, now: float | None = None) -> int:
-        return cleanup.purge_expired(self.directory, self.clock() if now is None else now)
+        """Delete images whose deadline is at or before ``now``, and abandoned temp files.
+
+        Files that are not artproxy's are left alone. An entry that cannot be deleted is
+        logged and skipped, so one bad entry never stops the sweep of the others.
+        Returns how many images were deleted."""
+        now = self.clock() if now is None else now
+        deleted = 0
+        with os.scandir(self.directory) as entries:
+            for entry in entries:
+                try:
+                    if is_expired_image(entry, now):
+                        os.unlink(entry.path)
+                        deleted += 1
+                    elif is_abandoned_temp_file(entry, now):
+                        os.unlink(entry.path)
+                except FileNotFoundError:
+                    pass  # another process's sweep got there first
+                except OSError as error:
+                    log.warning("expiry sweep could not delete %s: %s", entry.path, error)
+        return deleted
 
     def check(self) -> None:
         if not (self.directory.is_dir() and os.access(self.directory, os.W_OK | os.X_OK)):
-            raise StorageUnavailable(f"The image folder {self.directory} is not writable")
+            raise StorageUnavailable("The image folder is not writable")
+
+    def limits_storage(self) -> LimitsStorage:
+        # Every worker process of this instance opens the same file (storage/sqlite_counters.py).
+        import storage.sqlite_counters  # noqa: F401  (registers the artproxy-sqlite scheme)
+
+        return LimitsStorage(f"artproxy-sqlite://{self.state_directory / LIMITS_FILE}", {},
+                             shared_by_instances=False)
+
+
+def is_expired_image(entry: os.DirEntry, now: float) -> bool:
+    parsed = parse_name(entry.name)
+    return parsed is not None and parsed.expires_at <= now
+
+
+def is_abandoned_temp_file(entry: os.DirEntry, now: float) -> bool:
+    return (entry.name.startswith(TEMP_PREFIX)
+            and entry.stat(follow_symlinks=False).st_mtime < now - ABANDONED_TEMP_SECONDS)

@@ -11,14 +11,14 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator, Mapping
 
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from errors import StorageUnavailable
-from storage import StoredImage, new_name, parse_name
+from storage import LimitsStorage, StoredImage, new_name, parse_name
 
 # An unreachable or stalled Redis must turn into a 503 within a second or two, not hang a
 # request. Commands take milliseconds, and writing a 2 MB image over a 1 Gbit/s link ~20 ms.
@@ -38,11 +38,19 @@ def connect(url: str) -> redis.Redis:
 
 
 class RedisImageStore:
+    kind = "redis"
+    needs_sweeping = False  # Redis deletes each key at its expiry
+
     def __init__(self, client: redis.Redis, prefix: str,
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time, url: str = ""):
         self.client = client
         self.prefix = prefix
         self.clock = clock
+        self.url = url
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], clock: Callable[[], float]) -> "RedisImageStore":
+        return cls(connect(config["REDIS_URL"]), config["REDIS_PREFIX"], clock, config["REDIS_URL"])
 
     def key_for(self, name: str) -> str:
         return f"{self.prefix}image:{name}"
@@ -79,6 +87,15 @@ class RedisImageStore:
     def purge_expired(self, now: float | None = None) -> int:
         return 0  # Redis deletes each key at its expiry
 
+    def limits_storage(self) -> LimitsStorage:
+        # Counters under artproxy's namespace, next to its images, instead of "LIMITS:", with
+        # the same short timeouts as the store, so a stalled Redis costs a request ~1 s at most.
+        return LimitsStorage(self.url, {
+            "key_prefix": self.prefix + "limits",
+            "socket_connect_timeout": CONNECT_TIMEOUT_SECONDS,
+            "socket_timeout": SOCKET_TIMEOUT_SECONDS,
+        }, shared_by_instances=True)
+
     def check(self) -> None:
         with storage_errors():
             self.client.ping()
@@ -89,5 +106,5 @@ def storage_errors() -> Iterator[None]:
     """Turn Redis being unreachable into StorageUnavailable, which the error handler answers 503."""
     try:
         yield
-    except (redis.ConnectionError, redis.TimeoutError):
-        raise StorageUnavailable() from None
+    except (redis.ConnectionError, redis.TimeoutError) as error:
+        raise StorageUnavailable() from error

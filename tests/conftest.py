@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import threading
 from pathlib import Path
 
@@ -9,8 +11,8 @@ from werkzeug.serving import make_server
 
 import cleanup
 from main import create_app
-from tests.fake_upstream import FakeUpstream
-from tests.helpers import FakeClock
+from testing import FakeClock
+from testing.fake_upstream import FakeUpstream
 
 
 @pytest.fixture(autouse=True)
@@ -25,6 +27,17 @@ def no_artproxy_environment(monkeypatch):
 def stop_sweeper_after_test():
     yield
     cleanup.stop_sweeping()
+
+
+@pytest.fixture
+def processes():
+    """Child processes a test starts; killed with their whole group if still running at the end."""
+    started: list[subprocess.Popen] = []
+    yield started
+    for process in started:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
 
 
 @pytest.fixture
@@ -46,7 +59,7 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def make_app(upstream, image_dir):
+def make_app(upstream, image_dir, tmp_path):
     """Build an app against the fake upstream; keyword arguments override settings."""
 
     def build(**overrides):
@@ -54,6 +67,7 @@ def make_app(upstream, image_dir):
             "PROVIDER": "magicstudio",
             "MAGICSTUDIO_URL": upstream.url,
             "IMAGE_DIR": str(image_dir),
+            "STATE_DIR": str(tmp_path / "state"),
             "SWEEP_ENABLED": False,
             "UPSTREAM_TIMEOUT": 5.0,
         }
@@ -92,7 +106,7 @@ def serve():
 
 @pytest.fixture
 def redis_server(tmp_path):
-    from tests.redis_server import RedisServer
+    from testing.redis_server import RedisServer
 
     server = RedisServer(tmp_path)
     server.start()

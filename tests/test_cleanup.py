@@ -1,4 +1,4 @@
-"""Expiry: the pure sweep, the scheduler that runs it, and what a restart keeps."""
+"""Expiry: the scheduler that runs each store's sweep, and what a restart keeps."""
 
 from __future__ import annotations
 
@@ -6,41 +6,8 @@ import os
 import time
 
 import cleanup
-from storage import new_name
 from storage.file_storage import FileImageStore
-from tests.helpers import START_TIME, stored_files
-
-
-def touch_image(directory, expires_at: float) -> str:
-    name = new_name("image/png", expires_at)
-    (directory / name).write_bytes(b"png")
-    return name
-
-
-def test_purge_deletes_images_at_or_past_their_deadline_only(image_dir):
-    expired = touch_image(image_dir, START_TIME - 5)
-    due_now = touch_image(image_dir, START_TIME)
-    live = touch_image(image_dir, START_TIME + 0.5)
-    assert cleanup.purge_expired(image_dir, now=START_TIME) == 2
-    assert expired not in stored_files(image_dir) and due_now not in stored_files(image_dir)
-    assert live in stored_files(image_dir)
-
-
-def test_purge_leaves_files_that_are_not_artproxys(image_dir):
-    for name in (".gitkeep", "notes.txt", "1-abc.png"):
-        (image_dir / name).write_text("keep")
-    assert cleanup.purge_expired(image_dir, now=START_TIME + 10**6) == 0
-    assert stored_files(image_dir) == [".gitkeep", "1-abc.png", "notes.txt"]
-
-
-def test_purge_removes_abandoned_temp_files_but_not_ones_being_written(image_dir):
-    abandoned, in_progress = image_dir / ".tmp-old", image_dir / ".tmp-new"
-    for path in (abandoned, in_progress):
-        path.write_bytes(b"half")
-    os.utime(abandoned, (START_TIME - 61, START_TIME - 61))
-    os.utime(in_progress, (START_TIME - 1, START_TIME - 1))
-    cleanup.purge_expired(image_dir, now=START_TIME)
-    assert stored_files(image_dir) == [".tmp-new"]
+from tests.helpers import stored_files
 
 
 def test_scheduler_removes_files_within_two_seconds_of_their_deadline(make_app, image_dir):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -11,62 +10,20 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 
-from tests.fake_upstream import Answer
-from tests.helpers import free_port
-
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-COMMANDS = {
-    "python main.py": [sys.executable, "main.py"],
-    "gunicorn main:app": [sys.executable, "-m", "gunicorn", "main:app"],
-}
-
-
-def environment(image_dir: Path, port: int, **settings: str) -> dict[str, str]:
-    env = {name: value for name, value in os.environ.items() if not name.startswith("ARTPROXY_")}
-    env.update(HOST="127.0.0.1", PORT=str(port), ARTPROXY_PROVIDER="offline",
-               ARTPROXY_IMAGE_DIR=str(image_dir), PYTHONUNBUFFERED="1")
-    env.update(settings)
-    return env
-
-
-def get(url: str, timeout: float = 10) -> tuple[int, dict, dict]:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            return response.status, dict(response.headers), json.load(response)
-    except urllib.error.HTTPError as error:
-        return error.code, dict(error.headers), json.load(error)
-
-
-def wait_until_serving(base_url: str, process: subprocess.Popen, seconds: float = 20) -> None:
-    give_up = time.monotonic() + seconds
-    while time.monotonic() < give_up:
-        assert process.poll() is None, process.stdout.read()
-        try:
-            get(base_url + "/", timeout=1)
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError("the server did not start")
-
-
-def start(command: list[str], env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen(command, cwd=PROJECT_DIR, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
-
-
-@pytest.fixture
-def processes():
-    started: list[subprocess.Popen] = []
-    yield started
-    for process in started:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+from testing import free_port
+from testing.fake_upstream import Answer
+from tests.real_server import (
+    COMMANDS,
+    PROJECT_DIR,
+    environment,
+    get,
+    start,
+    wait_until_serving,
+)
 
 
 @pytest.mark.parametrize("command", COMMANDS.values(), ids=COMMANDS.keys())

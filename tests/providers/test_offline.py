@@ -7,6 +7,7 @@ import socket
 import pytest
 from PIL import ImageChops, ImageStat
 
+from config import ConfigError
 from generator_client import ImageOptions
 from providers.offline import OfflineProvider, paint_landscape
 from tests.helpers import decode_png, png_from_json
@@ -52,5 +53,5 @@ def test_the_service_runs_on_the_offline_provider(make_app, no_network):
 
 
 def test_unknown_provider_is_refused_at_startup(make_app):
-    with pytest.raises(ValueError, match="unknown provider 'dalle'.*magicstudio, offline"):
+    with pytest.raises(ConfigError, match="ARTPROXY_PROVIDER='dalle' is not valid.*magicstudio, offline"):
         make_app(PROVIDER="dalle")

@@ -11,7 +11,6 @@ import pytest
 import cleanup
 from storage.redis_storage import RedisImageStore
 from tests.helpers import FakeClock, decode_png, free_port, stored_files
-from tests.test_main import processes  # noqa: F401  (fixture)
 
 PNG = "image/png"
 
@@ -165,7 +164,7 @@ def test_a_stalled_redis_costs_seconds_not_minutes(make_redis_app, redis_server)
 
 
 def test_two_real_servers_with_separate_folders_act_as_one(redis_server, tmp_path, processes):
-    from tests.test_main import environment, get, start, wait_until_serving
+    from tests.real_server import environment, get, start, wait_until_serving
 
     urls = []
     for number in (1, 2):

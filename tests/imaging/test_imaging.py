@@ -7,9 +7,10 @@ import io
 import pytest
 from PIL import Image
 
-import imaging
+import imaging.checks
+import imaging.png
 from errors import BadUpstreamImage
-from tests.fake_upstream import jpeg_bytes, png_bytes
+from testing.fake_upstream import jpeg_bytes, png_bytes
 from tests.helpers import decode_png, same_pixels
 
 
@@ -64,10 +65,10 @@ def grainy_photo(mode: str, size: tuple[int, int] = (97, 61)) -> Image.Image:
 
 @pytest.mark.parametrize("mode", ["RGB", "RGBA"])
 def test_fast_encoder_writes_the_same_pixels(mode):
-    assert imaging.fpng is not None, "fpng is in requirements.txt for this platform"
+    assert imaging.png.fpng is not None, "fpng is in requirements.txt for this platform"
     source = grainy_photo(mode)
     png = imaging.to_png(source)
-    assert png.startswith(imaging.PNG_SIGNATURE)
+    assert png.startswith(imaging.png.PNG_SIGNATURE)
     assert b"fdEC" in png[:64]  # fpng's marker chunk: this went through the fast encoder
     decoded = decode_png(png)
     assert decoded.mode == mode and same_pixels(decoded, source)
@@ -75,7 +76,7 @@ def test_fast_encoder_writes_the_same_pixels(mode):
 
 @pytest.mark.parametrize("mode", ["RGB", "RGBA"])
 def test_without_fpng_pillow_encodes_the_same_pixels(mode, monkeypatch):
-    monkeypatch.setattr(imaging, "fpng", None)
+    monkeypatch.setattr(imaging.png, "fpng", None)
     source = grainy_photo(mode)
     png = imaging.to_png(source)
     assert b"fdEC" not in png

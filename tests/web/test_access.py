@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import logging
-
 import pytest
 
-import access
 from config import ConfigError
+from web import access
 
 ALLOWED = "https://a.example"
 
@@ -42,10 +40,42 @@ def test_stored_images_are_usable_in_canvases_on_allowed_origins(cors_client):
     "https://a.exampl",
     "null",
 ])
-def test_other_origins_get_no_cors_headers(cors_client, origin):
-    response = cors_client.get("/generate?p=x", headers={"Origin": origin})
+def test_other_origins_are_refused_before_any_upstream_call(cors_client, upstream, image_dir, origin):
+    for path in ("/generate?p=x", "/image?p=x"):
+        response = cors_client.get(path, headers={"Origin": origin})
+        assert response.status_code == 403
+        assert response.get_json()["code"] == "origin_not_allowed"
+        assert allowed_origin(response) is None
+    assert upstream.received == []
+    assert list(image_dir.iterdir()) == []
+
+
+def test_requests_without_origin_are_served_and_get_no_cors_headers(cors_client):
+    for path in ("/generate?p=x", "/"):
+        response = cors_client.get(path)
+        assert response.status_code == 200
+        assert allowed_origin(response) is None
+
+
+def test_each_allowed_origin_gets_itself_back(cors_client):
+    response = cors_client.get("/", headers={"Origin": "http://localhost:3000"})
+    assert allowed_origin(response) == "http://localhost:3000"
+
+
+def test_artproxys_own_origin_is_always_allowed(make_app):
+    client = make_app(CORS_ORIGINS=(ALLOWED,)).test_client()
+    response = client.get("/generate?p=x", headers={"Origin": "http://localhost"})
     assert response.status_code == 200
-    assert allowed_origin(response) is None
+
+
+def test_rate_limit_headers_are_readable_by_allowed_pages(make_app):
+    client = make_app(CORS_ORIGINS=(ALLOWED,), RATE_LIMIT="5/minute").test_client()
+    response = client.get("/generate?p=x", headers={"Origin": ALLOWED})
+    exposed = {name.strip().lower() for name in
+               response.headers["Access-Control-Expose-Headers"].split(",")}
+    assert {"retry-after", "x-ratelimit-limit", "x-ratelimit-remaining",
+            "x-ratelimit-reset"} <= exposed
+    assert response.headers["X-RateLimit-Remaining"] == "4"
 
 
 def test_preflight_for_a_keyed_request_is_allowed(cors_client):
@@ -57,10 +87,17 @@ def test_preflight_for_a_keyed_request_is_allowed(cors_client):
     assert response.status_code == 200
     assert allowed_origin(response) == ALLOWED
     assert "authorization" in response.headers["Access-Control-Allow-Headers"].lower()
+    # Only the methods some route answers are advertised.
+    advertised = {method.strip() for method in
+                  response.headers["Access-Control-Allow-Methods"].split(",")}
+    assert advertised == {"GET", "HEAD", "OPTIONS"}
 
 
-def test_no_origins_configured_means_no_cross_origin_access(client):
-    assert allowed_origin(client.get("/", headers={"Origin": ALLOWED})) is None
+def test_no_origins_configured_means_no_cross_origin_access(client, upstream):
+    response = client.get("/generate?p=x", headers={"Origin": ALLOWED})
+    assert response.status_code == 403
+    assert allowed_origin(response) is None
+    assert upstream.received == []
 
 
 def test_star_allows_any_origin(make_app):
@@ -119,13 +156,6 @@ def test_keys_come_from_the_environment(make_app, monkeypatch):
     client = make_app().test_client()
     assert client.get("/image?p=x").status_code == 401
     assert client.get("/image?p=x", headers={"X-API-Key": "beta"}).status_code == 200
-
-
-def test_open_premium_route_is_announced_at_startup(make_app, caplog):
-    with caplog.at_level(logging.WARNING, logger="artproxy"):
-        client = make_app().test_client()
-    assert "/image is open to everyone" in caplog.text
-    assert client.get("/image?p=x").status_code == 200
 
 
 def test_key_comparison_checks_every_key():

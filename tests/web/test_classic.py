@@ -10,8 +10,14 @@ from datetime import datetime
 import pytest
 from PIL import Image
 
-from tests.fake_upstream import Answer, jpeg_bytes, png_bytes
-from tests.helpers import START_TIME, decode_png, png_from_json, same_pixels, stored_files
+from testing.fake_upstream import Answer, jpeg_bytes, png_bytes
+from tests.helpers import (
+    START_TIME,
+    decode_png,
+    png_from_json,
+    same_pixels,
+    stored_files,
+)
 
 
 def test_health_check(client):
@@ -55,7 +61,7 @@ def test_generate_trims_the_prompt(client, upstream):
 def test_missing_or_blank_prompt_is_400(client, upstream, path, message):
     response = client.get(path)
     assert response.status_code == 400
-    assert response.get_json() == {"error": message}
+    assert response.get_json() == {"error": message, "code": "invalid_prompt"}
     assert upstream.received == []
 
 
@@ -128,7 +134,7 @@ def test_a_bug_answers_json_500_without_a_traceback(app, monkeypatch):
     monkeypatch.setattr(app.extensions["artproxy"], "generate_png", broken)
     response = app.test_client().get("/generate?p=x")
     assert response.status_code == 500
-    assert response.get_json() == {"error": "Internal server error"}
+    assert response.get_json() == {"error": "Internal server error", "code": "internal_error"}
     assert b"secret" not in response.data and b"Traceback" not in response.data
 
 

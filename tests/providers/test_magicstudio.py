@@ -10,7 +10,7 @@ import zlib
 
 import pytest
 
-from tests.fake_upstream import Answer, jpeg_bytes, png_bytes
+from testing.fake_upstream import Answer, jpeg_bytes, png_bytes
 from tests.helpers import stored_files
 
 

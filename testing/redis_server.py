@@ -11,15 +11,17 @@ from pathlib import Path
 
 import redis
 
-from tests.helpers import free_port
+from testing import free_port
 
 
 class RedisServer:
+    """``with RedisServer(folder) as server:`` starts it and stops it; so do start() and stop()."""
+
     def __init__(self, folder: Path):
         self.binary = shutil.which("redis-server") or shutil.which("redis-server", path="/usr/bin")
         if self.binary is None:
             # A failure, not a skip: without Redis the shared-storage code is not tested at all.
-            raise RuntimeError("redis-server is not installed; .ci/run installs it with apt")
+            raise RuntimeError("redis-server is not installed; .ci/run and bench/run install it")
         self.folder = folder
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
@@ -45,6 +47,13 @@ class RedisServer:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             self.process.wait(timeout=10)
+
+    def __enter__(self) -> "RedisServer":
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
 
     def pause(self) -> None:
         """Freeze the server: connections open but nothing answers, like a stalled host."""

@@ -48,7 +48,7 @@ def test_expired_image_is_404_before_any_sweep(client, clock, image_dir):
     clock.advance(0.001)
     response = client.get(url)
     assert response.status_code == 404
-    assert response.get_json() == {"error": "Image not found or expired"}
+    assert response.get_json() == {"error": "Image not found or expired", "code": "image_not_found"}
     assert len(stored_files(image_dir)) == 1  # still on disk: only the deadline decided
 
 
@@ -165,7 +165,7 @@ def test_image_swept_between_lookup_and_open_is_404_json(client, image_dir, monk
     monkeypatch.setattr(storage.file_storage.FileImageStore, "get", get_then_sweep)
     response = client.get(url)
     assert response.status_code == 404
-    assert response.get_json() == {"error": "Image not found or expired"}
+    assert response.get_json() == {"error": "Image not found or expired", "code": "image_not_found"}
 
 
 def test_a_missing_image_costs_one_lookup_and_gets_the_routes_404(app, client, monkeypatch):
@@ -178,5 +178,5 @@ def test_a_missing_image_costs_one_lookup_and_gets_the_routes_404(app, client, m
     assert lookups == [name]
     slow = through_flask_only(app).get(f"/images/{name}")
     assert (fast.status_code, fast.get_json()) == (slow.status_code, slow.get_json()) == (
-        404, {"error": "Image not found or expired"})
+        404, {"error": "Image not found or expired", "code": "image_not_found"})
     assert fast.headers["X-Content-Type-Options"] == "nosniff"

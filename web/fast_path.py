@@ -13,9 +13,11 @@ from typing import Callable, Iterable
 
 from flask import Response
 
-from errors import ArtproxyError, ImageNotFound, json_error
-from routes import add_security_headers, stored_image_response
+from errors import ArtproxyError, ImageNotFound
 from service import ImageService
+from web.errors import error_response
+from web.images import stored_image_response
+from web.responses import add_security_headers
 
 PREFIX = "/images/"
 WSGIApp = Callable[[dict, Callable], Iterable[bytes]]
@@ -53,7 +55,7 @@ class StoredImageFastPath:
         return response(environ, start_response)
 
     def error_response(self, error: ArtproxyError) -> Response:
-        return json_error(error.status_code, error.message, error.headers(), self.response_class)
+        return error_response(error, self.response_class)
 
 
 def plain_image_request(environ: dict) -> str | None:

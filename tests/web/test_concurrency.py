@@ -6,7 +6,7 @@ import json
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
-from tests.fake_upstream import Answer, jpeg_bytes
+from testing.fake_upstream import Answer, jpeg_bytes
 from tests.helpers import decode_png, stored_files
 
 CALLS = 64

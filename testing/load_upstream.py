@@ -4,7 +4,7 @@ One asyncio process, so a thousand waiting requests cost a thousand small object
 and the upstream is never what the benchmark measures. It reads each request in full (headers
 and Content-Length body), waits, answers, and keeps the connection open for the next request.
 
-    python bench/fake_upstream.py --port 9001 --delay 2 --image small.jpg
+    python -m testing.load_upstream --port 9001 --delay 2 --image small.jpg
 """
 
 from __future__ import annotations

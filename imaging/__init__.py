@@ -1,0 +1,10 @@
+"""Image work as small pure functions over bytes and Pillow images.
+
+    checks.py   decode upstream bytes completely, within pixel limits; verify PNG structure
+    png.py      lossless PNG encoding (fpng where it can, Pillow otherwise)
+    formats.py  the table of formats artproxy writes: mime, extension, encoder
+"""
+
+from imaging.checks import open_checked, png_from_upstream  # noqa: F401
+from imaging.formats import BY_EXTENSION, BY_MIME, FORMATS, PNG, ImageFormat  # noqa: F401
+from imaging.png import to_png  # noqa: F401

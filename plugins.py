@@ -1,0 +1,23 @@
+"""One way to choose an implementation by name, for providers and stores alike.
+
+A registry maps a name, as a setting spells it, to ``"module:Class"``. The module is imported
+only when its name is chosen, so an unused upstream or store costs nothing, and adding one is a
+module and a line in its registry. The class builds itself with ``from_config``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Mapping
+
+from config import ConfigError
+
+
+def load(registry: Mapping[str, str], name: str, setting: str) -> type:
+    """The class registered as ``name``; ConfigError naming ``setting`` if there is none."""
+    try:
+        module_name, class_name = registry[name].split(":")
+    except KeyError:
+        known = ", ".join(sorted(registry))
+        raise ConfigError(f"ARTPROXY_{setting}={name!r} is not valid: choose one of {known}") from None
+    return getattr(importlib.import_module(module_name), class_name)

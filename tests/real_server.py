@@ -1,0 +1,67 @@
+"""Running artproxy as production does, in a child process, for tests that need the real server."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from testing import free_port
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+COMMANDS = {
+    "python main.py": [sys.executable, "main.py"],
+    "gunicorn main:app": [sys.executable, "-m", "gunicorn", "main:app"],
+}
+
+
+def environment(image_dir: Path, port: int, **settings: str) -> dict[str, str]:
+    env = {name: value for name, value in os.environ.items() if not name.startswith("ARTPROXY_")}
+    env.update(HOST="127.0.0.1", PORT=str(port), ARTPROXY_PROVIDER="offline",
+               ARTPROXY_IMAGE_DIR=str(image_dir), ARTPROXY_STATE_DIR=str(image_dir.parent / "state"),
+               PYTHONUNBUFFERED="1")
+    env.update(settings)
+    return env
+
+
+def get(url: str, timeout: float = 10, headers: dict[str, str] | None = None) -> tuple[int, dict, dict]:
+    """Status, headers and JSON body of a GET; error statuses are answers, not exceptions."""
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, dict(response.headers), json.load(response)
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), json.load(error)
+
+
+def wait_until_serving(base_url: str, process: subprocess.Popen, seconds: float = 20) -> None:
+    give_up = time.monotonic() + seconds
+    while time.monotonic() < give_up:
+        assert process.poll() is None, process.stdout.read()
+        try:
+            get(base_url + "/", timeout=1)
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError("the server did not start")
+
+
+def start(command: list[str], env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen(command, cwd=PROJECT_DIR, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+
+def serve(processes: list, image_dir: Path, workers: int = 2, **settings: str) -> str:
+    """Start `python main.py` with ``workers`` worker processes; return its base URL."""
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    process = start(COMMANDS["python main.py"],
+                    environment(image_dir, port, WEB_CONCURRENCY=str(workers), **settings))
+    processes.append(process)
+    wait_until_serving(base_url, process)
+    return base_url

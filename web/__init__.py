@@ -1,0 +1,42 @@
+"""The only layer that speaks HTTP: blueprints, input, answers, errors, CORS, keys and limits.
+
+    health.py     GET /, GET /healthz
+    classic.py    GET /generate, GET /image
+    images.py     GET /images/<name>
+    fast_path.py  plain GETs of stored images answered below Flask, as images.py would
+    access.py     CORS, the origin guard, API keys
+    limits.py     rate limits declared per view, counted where all processes see them
+    errors.py     the classic JSON error shape
+    responses.py  helpers for answers
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from web import access, limits
+from web.classic import classic
+from web.errors import register_error_handlers
+from web.fast_path import StoredImageFastPath
+from web.health import health
+from web.images import images
+from web.responses import add_security_headers, drop_misplaced_retry_after
+
+
+def init_app(app: Flask) -> None:
+    service = app.extensions["artproxy"]
+    register_error_handlers(app)
+    for blueprint in (health, classic, images):
+        app.register_blueprint(blueprint)
+    access.init_app(app)
+    limits.init_app(app, service.store.limits_storage())
+    app.after_request(add_security_headers)
+    app.after_request(drop_misplaced_retry_after)
+    app.wsgi_app = StoredImageFastPath(app.wsgi_app, service,
+                                       cors_enabled=bool(app.config["CORS_ORIGINS"]),
+                                       response_class=app.response_class)
+    proxies = app.config["TRUSTED_PROXIES"]
+    if proxies:
+        # Outermost, so every layer sees the client's address, not the load balancer's.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)

@@ -1,0 +1,39 @@
+"""Liveness (``GET /``) and readiness (``GET /healthz``)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify
+
+import cleanup
+from errors import StorageUnavailable
+from web.limits import unlimited
+from web.responses import no_store, service
+
+health = Blueprint("health", __name__)
+
+
+@health.get("/")
+@unlimited
+def alive():
+    return {"status": "Server is alive"}
+
+
+@health.get("/healthz")
+@unlimited
+def readiness():
+    """200 while images can be stored and served, 503 while storage is unusable."""
+    store = service().store
+    storage = {"kind": store.kind, "reachable": True}
+    try:
+        store.check()
+    except StorageUnavailable as error:
+        storage.update(reachable=False, error=error.message)
+    if not store.needs_sweeping:
+        sweeper = "not needed"  # the store expires images itself
+    elif not current_app.config["SWEEP_ENABLED"]:
+        sweeper = "off"
+    else:
+        sweeper = "running" if cleanup.scheduler_running() else "stopped"
+    ready = storage["reachable"]
+    body = {"status": "ready" if ready else "unavailable", "storage": storage, "sweeper": sweeper}
+    return no_store(jsonify(body)), 200 if ready else 503

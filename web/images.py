@@ -1,0 +1,47 @@
+"""Stored images: ``GET /images/<name>``, with validators and a cache life that ends at the deadline."""
+
+from __future__ import annotations
+
+import io
+import math
+
+from flask import Blueprint, Response, current_app, request
+from werkzeug.utils import send_file
+
+from errors import ImageNotFound
+from storage import StoredImage
+from web.limits import unlimited
+from web.responses import service
+
+images = Blueprint("images", __name__)
+
+
+@images.get("/images/<name>")
+@unlimited
+def stored_image(name: str):
+    stored = service().store.get(name)
+    if stored is None:
+        raise ImageNotFound()
+    try:
+        return stored_image_response(stored, request.environ, service().clock(),
+                                     current_app.response_class)
+    except FileNotFoundError:
+        raise ImageNotFound() from None  # swept between the lookup and the open
+
+
+def stored_image_response(stored: StoredImage, environ: dict, now: float,
+                          response_class: type[Response]) -> Response:
+    """The image with its validators and a cache lifetime that ends at its deadline.
+
+    Werkzeug's send_file answers conditional (304) and Range requests from ``environ``. Shared
+    by the route and by StoredImageFastPath, so both answer alike.
+    """
+    # Caches may keep the image only while it lives, never past its deadline.
+    max_age = max(0, math.floor(stored.expires_at - now))
+    if stored.path is not None:
+        return send_file(stored.path, environ, mimetype=stored.mime, max_age=max_age,
+                         response_class=response_class)
+    # Bytes from a database: the unique name is the validator, the creation time the date.
+    return send_file(io.BytesIO(stored.data or b""), environ, mimetype=stored.mime,
+                     download_name=stored.name, max_age=max_age, etag=stored.name,
+                     last_modified=stored.created_at, response_class=response_class)

@@ -1,0 +1,40 @@
+"""Small helpers every blueprint uses to answer."""
+
+from __future__ import annotations
+
+import base64
+
+from flask import Response, current_app
+
+from service import ImageService
+
+
+def service() -> ImageService:
+    return current_app.extensions["artproxy"]
+
+
+def base64_json_response(data: bytes, mime: str) -> Response:
+    """``{"img": <base64 of data>, "mime": mime}``, written directly.
+
+    json.dumps would scan megabytes of base64 for characters to escape, and base64 has none:
+    skipping that scan raised /generate from 38 to 43 req/s in bench/ target 1 (before fpng).
+    """
+    body = b'{"img":"' + base64.b64encode(data) + b'","mime":"' + mime.encode("ascii") + b'"}'
+    return current_app.response_class(body, mimetype="application/json")
+
+
+def no_store(response: Response) -> Response:
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def add_security_headers(response: Response) -> Response:
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def drop_misplaced_retry_after(response: Response) -> Response:
+    """Retry-After means "come back later": only a 429 or a 503 may say it."""
+    if response.status_code not in (429, 503):
+        response.headers.pop("Retry-After", None)
+    return response
