@@ -6,6 +6,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 # Imported by name: every top-level name here is read as a gunicorn setting, and `config` is one.
+import plugins  # noqa: E402
 from config import (  # noqa: E402
     ConfigError,
     defaults,
@@ -14,11 +15,14 @@ from config import (  # noqa: E402
     server_address,
     summary,
 )
+from generator_client import PROVIDERS  # noqa: E402
 
 load_env_file(Path(__file__).resolve().parent / ".env")
 try:
     _host, _port = server_address(os.environ)
     _settings = {**defaults(), **from_environment(os.environ)}
+    # Names only: the master must not import the app's modules (each gevent worker patches first).
+    plugins.target(PROVIDERS, _settings["PROVIDER"], "PROVIDER")
 except ConfigError as _error:  # `gunicorn main:app` with a bad setting: one line, as main.py does
     print(f"artproxy: {_error}", file=sys.stderr)
     sys.exit(2)

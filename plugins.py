@@ -15,9 +15,14 @@ from config import ConfigError
 
 def load(registry: Mapping[str, str], name: str, setting: str) -> type:
     """The class registered as ``name``; ConfigError naming ``setting`` if there is none."""
+    module_name, class_name = target(registry, name, setting).split(":")
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def target(registry: Mapping[str, str], name: str, setting: str) -> str:
+    """``"module:Class"`` for ``name``, without importing it (gunicorn's master checks names)."""
     try:
-        module_name, class_name = registry[name].split(":")
+        return registry[name]
     except KeyError:
         known = ", ".join(sorted(registry))
         raise ConfigError(f"ARTPROXY_{setting}={name!r} is not valid: choose one of {known}") from None
-    return getattr(importlib.import_module(module_name), class_name)

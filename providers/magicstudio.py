@@ -103,10 +103,10 @@ class MagicStudioProvider:
                 allow_redirects=False,
                 stream=True,
             )
-        except (requests.ConnectTimeout, requests.ReadTimeout):
-            raise UpstreamTimeout() from None
-        except requests.RequestException:
-            raise UpstreamUnavailable() from None
+        except (requests.ConnectTimeout, requests.ReadTimeout) as error:
+            raise UpstreamTimeout() from error
+        except requests.RequestException as error:
+            raise UpstreamUnavailable() from error
 
     def _raise_for_status(self, response: requests.Response) -> None:
         status = response.status_code
@@ -132,10 +132,10 @@ class MagicStudioProvider:
                     raise BadUpstreamImage(too_large_message(self.max_bytes))
                 if time.monotonic() > deadline:
                     raise UpstreamTimeout()
-        except ReadTimeoutError:
-            raise UpstreamTimeout() from None
-        except (HTTPError, OSError):
-            raise BadUpstreamImage("The image generator's answer broke off") from None
+        except ReadTimeoutError as error:
+            raise UpstreamTimeout() from error
+        except (HTTPError, OSError) as error:
+            raise BadUpstreamImage("The image generator's answer broke off") from error
         return bytes(body)
 
 

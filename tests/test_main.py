@@ -103,3 +103,45 @@ def test_debug_mode_runs_one_sweeper_under_the_reloader(image_dir, processes):
     os.killpg(process.pid, signal.SIGTERM)
     output = process.communicate(timeout=20)[0]
     assert output.count("expiry sweeper started") == 1, output
+
+
+@pytest.mark.parametrize("command", COMMANDS.values(), ids=COMMANDS.keys())
+@pytest.mark.parametrize("setting, message", [
+    ({"ARTPROXY_PROVIDER": "dalle"}, "ARTPROXY_PROVIDER='dalle' is not valid: choose one of"),
+    ({"PORT": "99999"}, "PORT='99999' is not valid: must be a port number from 1 to 65535"),
+])
+def test_every_bad_setting_gets_one_line_and_exit_2(command, setting, message, image_dir):
+    env = environment(image_dir, free_port(), **setting)
+    result = subprocess.run(command, cwd=PROJECT_DIR, env=env, capture_output=True, text=True,
+                            timeout=30)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"artproxy: {message}"), result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_startup_says_once_what_is_active(image_dir, processes):
+    port = free_port()
+    process = start(COMMANDS["python main.py"], environment(
+        image_dir, port, WEB_CONCURRENCY="2", ARTPROXY_RATE_LIMIT="9/minute",
+        ARTPROXY_CORS_ORIGINS="https://a.example", ARTPROXY_PREMIUM_KEYS="secret-one,secret-two"))
+    processes.append(process)
+    wait_until_serving(f"http://127.0.0.1:{port}", process)
+    process.send_signal(signal.SIGTERM)
+    output = process.communicate(timeout=20)[0]
+    summaries = [line for line in output.splitlines() if "artproxy: provider=" in line]
+    assert len(summaries) == 1, output
+    assert ("provider=offline storage=file cors_origins=https://a.example premium_keys=2 set "
+            "rate_limit=9/minute") in summaries[0]
+    assert "secret-one" not in output
+    assert output.count("Booting worker") == 2
+
+
+def test_an_open_premium_route_is_announced_once(image_dir, processes):
+    port = free_port()
+    process = start(COMMANDS["python main.py"], environment(image_dir, port, WEB_CONCURRENCY="2"))
+    processes.append(process)
+    wait_until_serving(f"http://127.0.0.1:{port}", process)
+    process.send_signal(signal.SIGTERM)
+    output = process.communicate(timeout=20)[0]
+    assert output.count("/image is open to everyone") == 1, output

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import logging
 import re
 from datetime import datetime
 
@@ -153,3 +154,15 @@ def test_readiness_is_503_when_the_image_folder_is_gone(client, image_dir):
     body = response.get_json()
     assert body["status"] == "unavailable" and body["storage"]["reachable"] is False
     assert client.get("/").status_code == 200  # liveness is not readiness
+
+
+def test_an_upstream_failure_is_logged_with_its_cause_and_hidden_from_the_caller(make_app, caplog):
+    client = make_app(MAGICSTUDIO_URL="http://127.0.0.1:9/closed").test_client()
+    with caplog.at_level(logging.WARNING, logger="artproxy"):
+        response = client.get("/generate?p=x")
+    assert response.status_code == 502
+    assert response.get_json() == {"error": "The image generator could not be reached",
+                                   "code": "upstream_unreachable"}
+    [line] = [record.getMessage() for record in caplog.records]
+    assert "GET /generate -> 502 upstream_unreachable" in line
+    assert "cause: ConnectionError" in line  # what really failed, for the operator

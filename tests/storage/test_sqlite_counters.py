@@ -1,0 +1,48 @@
+"""The SQLite counters behind rate limits with file storage: exact under concurrent processes."""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+
+from limits import parse
+from limits.storage import storage_from_string
+from limits.strategies import FixedWindowRateLimiter
+
+import storage.sqlite_counters  # noqa: F401  (registers the scheme)
+
+
+def hit_many(uri: str, key: str, times: int) -> None:
+    counters = storage_from_string(uri)
+    for _ in range(times):
+        counters.incr(key, expiry=60)
+
+
+def test_processes_hitting_at_once_lose_no_count(tmp_path):
+    uri = f"artproxy-sqlite://{tmp_path / 'limits.sqlite'}"
+    context = multiprocessing.get_context("fork")
+    workers = [context.Process(target=hit_many, args=(uri, "client", 300)) for _ in range(3)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=60)
+        assert worker.exitcode == 0
+    assert storage_from_string(uri).get("client") == 900
+
+
+def test_a_window_starts_over_when_it_expires(tmp_path):
+    counters = storage_from_string(f"artproxy-sqlite://{tmp_path / 'limits.sqlite'}")
+    assert counters.incr("k", expiry=1) == 1
+    assert counters.incr("k", expiry=1) == 2
+    assert time.time() < counters.get_expiry("k") <= time.time() + 1
+    time.sleep(1.05)
+    assert counters.get("k") == 0
+    assert counters.incr("k", expiry=1) == 1
+
+
+def test_the_limits_strategy_refuses_past_the_budget(tmp_path):
+    limiter = FixedWindowRateLimiter(storage_from_string(f"artproxy-sqlite://{tmp_path / 'c.sqlite'}"))
+    rate = parse("3/minute")
+    assert [limiter.hit(rate, "client") for _ in range(4)] == [True, True, True, False]
+    assert limiter.get_window_stats(rate, "client").remaining == 0
+    assert limiter.hit(rate, "another client")
