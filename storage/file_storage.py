@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 import tempfile
 import time
 from pathlib import Path
@@ -67,7 +68,16 @@ class FileImageStore:
         if parsed is None or self.clock() >= parsed.expires_at:
             return None
         path = self.directory / name
-        if not path.is_file():
+        try:
+            status = os.lstat(path)
+        except FileNotFoundError:
+            return None
+        except OSError as error:
+            raise StorageUnavailable() from error
+        # Only a file artproxy wrote: regular, and its only name. A symlink, a hard link to
+        # another file (two names) or a directory planted under a valid name is never served.
+        if not stat.S_ISREG(status.st_mode) or status.st_nlink != 1:
+            log.warning("%s is not a file artproxy wrote; not served", path)
             return None
         return StoredImage(name=name, mime=parsed.mime, expires_at=parsed.expires_at, path=path)
 

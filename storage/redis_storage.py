@@ -9,6 +9,7 @@ still checked on every read, so a clock difference between machines never serves
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import time
 from typing import Any, Callable, Iterator, Mapping
@@ -19,6 +20,8 @@ from redis.retry import Retry
 
 from errors import StorageUnavailable
 from storage import LimitsStorage, StoredImage, new_name, parse_name
+
+log = logging.getLogger("artproxy")
 
 # An unreachable or stalled Redis must turn into a 503 within a second or two, not hang a
 # request. Commands take milliseconds, and writing a 2 MB image over a 1 Gbit/s link ~20 ms.
@@ -74,9 +77,17 @@ class RedisImageStore:
             value = self.client.get(self.key_for(name))
         if value is None:
             return None
-        mime, created_ms, data = value.split(HEADER_SEPARATOR, 2)
-        return StoredImage(name=name, mime=mime.decode("ascii"), expires_at=parsed.expires_at,
-                           data=data, created_at=int(created_ms) / 1000)
+        try:
+            mime, created_ms, data = value.split(HEADER_SEPARATOR, 2)
+            created_at = int(created_ms) / 1000
+        except ValueError:
+            mime, created_at = b"", 0.0
+        if mime.decode("ascii", "replace") != parsed.mime:
+            # Not a value artproxy wrote (its name's format decides its type): never serve it.
+            log.warning("redis key %s holds no artproxy image; treated as missing", self.key_for(name))
+            return None
+        return StoredImage(name=name, mime=parsed.mime, expires_at=parsed.expires_at,
+                           data=data, created_at=created_at)
 
     def delete(self, name: str) -> bool:
         if parse_name(name) is None:

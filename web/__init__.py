@@ -21,18 +21,21 @@ from web.errors import register_error_handlers
 from web.fast_path import StoredImageFastPath
 from web.health import health
 from web.images import images
-from web.responses import add_security_headers, drop_misplaced_retry_after
+from web.responses import add_security_headers, drop_misplaced_retry_after, options_without_a_body
 
 
 def init_app(app: Flask) -> None:
     service = app.extensions["artproxy"]
     register_error_handlers(app)
+    # "/images//name" is no image: a 404, not a redirect to a path the client did not ask for.
+    app.url_map.merge_slashes = False
     for blueprint in (health, classic, images):
         app.register_blueprint(blueprint)
     access.init_app(app)
     limits.init_app(app, service.store.limits_storage())
     app.after_request(add_security_headers)
     app.after_request(drop_misplaced_retry_after)
+    app.after_request(options_without_a_body)
     app.wsgi_app = StoredImageFastPath(app.wsgi_app, service,
                                        cors_enabled=bool(app.config["CORS_ORIGINS"]),
                                        response_class=app.response_class)

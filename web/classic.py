@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from flask import Blueprint, current_app, jsonify, request
+from werkzeug.exceptions import MethodNotAllowed
 
 from errors import BadPrompt
 from web.access import require_premium_key
@@ -12,6 +13,14 @@ from web.limits import generating
 from web.responses import base64_json_response, no_store, service
 
 classic = Blueprint("classic", __name__)
+
+
+@classic.before_request
+def head_never_generates() -> None:
+    # Flask answers HEAD by running the GET view; here that would call the upstream (and store
+    # an image) only to throw the body away.
+    if request.method == "HEAD":
+        raise MethodNotAllowed(valid_methods=["GET", "OPTIONS"])
 
 
 def read_prompt(missing_message: str) -> str:

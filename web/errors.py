@@ -30,9 +30,13 @@ def render_artproxy_error(error: ArtproxyError) -> Response:
 
 
 def render_http_error(error: HTTPException) -> Response:
-    status = error.code or 500
-    response = json_error(status, error.description or error.name, code_for(error))
-    # Keep what Werkzeug set for us, such as Allow on a 405.
+    return http_error_response(error)
+
+
+def http_error_response(error: HTTPException, response_class: type[Response] = Response) -> Response:
+    response = json_error(error.code or 500, error.description or error.name, code_for(error),
+                          response_class=response_class)
+    # Keep what Werkzeug set for us, such as Allow on a 405 or Content-Range on a 416.
     for name, value in error.get_headers():
         if name.lower() not in ("content-type", "content-length"):
             response.headers[name] = value

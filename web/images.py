@@ -6,10 +6,12 @@ import io
 import math
 
 from flask import Blueprint, Response, current_app, request
+from werkzeug.exceptions import RequestedRangeNotSatisfiable
 from werkzeug.utils import send_file
 
 from errors import ImageNotFound
 from storage import StoredImage
+from web.errors import http_error_response, json_error
 from web.limits import unlimited
 from web.responses import service
 
@@ -38,10 +40,20 @@ def stored_image_response(stored: StoredImage, environ: dict, now: float,
     """
     # Caches may keep the image only while it lives, never past its deadline.
     max_age = max(0, math.floor(stored.expires_at - now))
-    if stored.path is not None:
-        return send_file(stored.path, environ, mimetype=stored.mime, max_age=max_age,
-                         response_class=response_class)
-    # Bytes from a database: the unique name is the validator, the creation time the date.
-    return send_file(io.BytesIO(stored.data or b""), environ, mimetype=stored.mime,
-                     download_name=stored.name, max_age=max_age, etag=stored.name,
-                     last_modified=stored.created_at, response_class=response_class)
+    try:
+        if stored.path is not None:
+            response = send_file(stored.path, environ, mimetype=stored.mime, max_age=max_age,
+                                 response_class=response_class)
+        else:
+            # Bytes from a database: the unique name is the validator, the creation time the date.
+            response = send_file(io.BytesIO(stored.data or b""), environ, mimetype=stored.mime,
+                                 download_name=stored.name, max_age=max_age, etag=stored.name,
+                                 last_modified=stored.created_at, response_class=response_class)
+    except RequestedRangeNotSatisfiable as error:  # a Range no byte of the image satisfies
+        return http_error_response(error, response_class)
+    if response.status_code == 412:
+        # Werkzeug keeps the whole image as the body of a failed If-Match; a 412 says only why.
+        response.close()
+        return json_error(412, "The image does not match If-Match or If-Unmodified-Since",
+                          "precondition_failed", response_class=response_class)
+    return response

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 
-from flask import Response, current_app
+from flask import Response, current_app, request
 
 from service import ImageService
 
@@ -37,4 +37,12 @@ def drop_misplaced_retry_after(response: Response) -> Response:
     """Retry-After means "come back later": only a 429 or a 503 may say it."""
     if response.status_code not in (429, 503):
         response.headers.pop("Retry-After", None)
+    return response
+
+
+def options_without_a_body(response: Response) -> Response:
+    """Flask answers OPTIONS with an empty text/html 200; an empty answer is a 204 with no type."""
+    if request.method == "OPTIONS" and response.status_code == 200 and not response.get_data():
+        response.status_code = 204
+        response.headers.pop("Content-Type", None)
     return response

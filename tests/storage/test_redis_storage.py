@@ -9,6 +9,7 @@ import urllib.request
 import pytest
 
 import cleanup
+import storage
 from storage.redis_storage import RedisImageStore
 from tests.helpers import FakeClock, decode_png, free_port, stored_files
 
@@ -189,3 +190,23 @@ def test_two_real_servers_with_separate_folders_act_as_one(redis_server, tmp_pat
     status, headers, body = get(urls[1] + "/generate?p=four")
     assert status == 429 and "Retry-After" in headers
     assert [list((tmp_path / f"instance{n}").iterdir()) for n in (1, 2)] == [[], []]
+
+
+@pytest.mark.parametrize("value", [b"text/html\n1\n<script>alert(1)</script>", b"garbage",
+                                   b"image/png\nnot-a-number\n\x89PNG"])
+def test_values_artproxy_did_not_write_are_treated_as_missing(redis_server, value, caplog):
+    store = RedisImageStore(redis_server.client(), "test:", FakeClock())
+    name = storage.new_name(PNG, FakeClock()() + 60)
+    redis_server.client().set(store.key_for(name), value)
+    assert store.get(name) is None
+    assert "holds no artproxy image" in caplog.text
+
+
+def test_planted_values_are_404_json_over_http(make_redis_app, redis_server):
+    app = make_redis_app()
+    client = app.test_client()
+    name = storage.new_name(PNG, app.extensions["artproxy"].clock() + 60)
+    redis_server.client().set(f"artproxy:image:{name}", b"text/html\n1\n<script>x</script>")
+    response = client.get(f"/images/{name}")
+    assert response.status_code == 404
+    assert response.content_type == "application/json"

@@ -112,7 +112,7 @@ def test_temp_files_are_never_served(client, image_dir):
     assert client.get("/images/.tmp-abc123").status_code == 404
 
 
-# The plain GETs that <img> tags send are answered below Flask (image_fast_path.py); these
+# The plain GETs that <img> tags send are answered below Flask (web/fast_path.py); these
 # check that it answers exactly as the Flask route does, and hands everything else over.
 
 def through_flask_only(app):

@@ -1,0 +1,127 @@
+"""What an attacker and faulty parts found, reproduced against the real server (2 workers)."""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import os
+import time
+
+import pytest
+
+from storage import new_name
+from testing.fake_upstream import Answer, png_bytes
+from tests.helpers import decode_png
+from tests.real_server import get, serve
+
+
+@pytest.fixture
+def server(image_dir, processes) -> str:
+    return serve(processes, image_dir, workers=2)
+
+
+def request(base_url: str, method: str, path: str, headers: dict | None = None):
+    host, port = base_url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        connection.request(method, path, headers=headers or {})
+        response = connection.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        connection.close()
+
+
+def stored_url(base_url: str) -> str:
+    status, _, body = get(base_url + "/image?p=harbour")
+    assert status == 200
+    return body["url"]
+
+
+@pytest.mark.parametrize("range_header", [
+    "bytes=9-0", ",".join(["bytes=0-0"] + [f"{n}-{n}" for n in range(1, 300)]), "garbage",
+    "bytes=999999999-",
+])
+def test_a_bad_range_is_416_json_on_the_plain_get_path(server, range_header):
+    status, headers, body = request(server, "GET", stored_url(server), {"Range": range_header})
+    assert status == 416
+    assert headers["Content-Type"] == "application/json"
+    assert json.loads(body)["code"] == "requested_range_not_satisfiable"
+
+
+def test_a_failed_if_match_is_412_json_without_the_image(server):
+    status, headers, body = request(server, "GET", stored_url(server), {"If-Match": '"other"'})
+    assert status == 412
+    assert headers["Content-Type"] == "application/json"
+    assert json.loads(body)["code"] == "precondition_failed"
+
+
+def test_a_doubled_slash_is_a_json_404_not_a_redirect(server):
+    url = stored_url(server)
+    status, headers, body = request(server, "GET", url.replace("/images/", "/images//"))
+    assert status == 404
+    assert json.loads(body)["code"] == "not_found"
+
+
+def test_options_is_an_empty_204_that_lists_the_methods(server):
+    status, headers, body = request(server, "OPTIONS", stored_url(server))
+    assert (status, body) == (204, b"")
+    assert "Content-Type" not in headers
+    assert set(headers["Allow"].replace(" ", "").split(",")) == {"GET", "HEAD", "OPTIONS"}
+
+
+@pytest.mark.parametrize("path", ["/image?p=x", "/generate?p=x"])
+def test_head_never_generates(server, image_dir, path):
+    status, headers, _ = request(server, "HEAD", path)
+    assert status == 405
+    assert "HEAD" not in headers["Allow"]
+    assert list(image_dir.iterdir()) == []
+
+
+def test_links_planted_under_valid_names_are_never_followed(server, image_dir, tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("root:x:0:0")
+    symlink = image_dir / new_name("image/png", time.time() + 600)
+    symlink.symlink_to(secret)
+    hard_link = image_dir / new_name("image/png", time.time() + 600)
+    os.link(secret, hard_link)
+    for planted in (symlink, hard_link):
+        status, _, body = request(server, "GET", f"/images/{planted.name}")
+        assert status == 404
+        assert b"root" not in body
+
+
+def test_an_undeletable_entry_does_not_stop_the_sweeper(image_dir, processes):
+    blocker = image_dir / new_name("image/png", time.time() - 60)
+    blocker.mkdir()  # named like an expired image, but a directory: unlink() fails on it
+    (blocker / "inside").write_text("x")
+    expired = image_dir / new_name("image/png", time.time() - 60)
+    expired.write_bytes(b"old")
+    base_url = serve(processes, image_dir, workers=2, ARTPROXY_IMAGE_TTL="1",
+                     ARTPROXY_SWEEP_INTERVAL="0.2")
+    assert not expired.exists()  # the startup sweep went on past the blocker
+    url = stored_url(base_url)
+    made_at_run_time = image_dir / url.removeprefix("/images/")
+    give_up = time.monotonic() + 5
+    while made_at_run_time.exists() and time.monotonic() < give_up:
+        time.sleep(0.1)
+    assert not made_at_run_time.exists()
+    assert blocker.is_dir()
+
+
+def test_a_png_is_passed_on_only_when_every_byte_is_accounted_for(make_app, upstream):
+    client = make_app().test_client()
+    clean = png_bytes()
+    for tampered in (clean + b"<script>alert(1)</script>",
+                     clean[:40] + bytes([clean[40] ^ 1]) + clean[41:]):
+        upstream.will_answer(Answer(body=tampered, headers={"Content-Type": "image/png"}))
+        response = client.get("/generate?p=x")
+        if response.status_code == 200:  # decodable despite the damage: re-encoded, clean
+            png = base64.b64decode(response.get_json()["img"])
+            assert b"<script>" not in png and png != tampered
+            decode_png(png)
+        else:
+            assert response.status_code == 502
+    upstream.will_answer(Answer(body=clean, headers={"Content-Type": "image/png"}))
+    png = base64.b64decode(client.get("/generate?p=x").get_json()["img"])
+    assert png == clean  # a well-formed PNG still goes through byte for byte
