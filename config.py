@@ -193,6 +193,14 @@ def parse_setting(setting: Setting, raw: str, variable: str) -> Any:
         raise ConfigError(f"{variable}={raw!r} is not valid: {error}") from None
 
 
+def request_line_bytes(max_prompt_chars: int) -> int:
+    """The longest request line a prompt of ``max_prompt_chars`` characters can need.
+
+    A character is at most 4 bytes of UTF-8, each percent-encoded as 3: 12 bytes; 4 KiB more
+    covers the method, the path, the other parameters and the HTTP version."""
+    return 12 * max_prompt_chars + 4096
+
+
 def project_path(raw: str | Path) -> Path:
     """A folder setting as an absolute path; relative ones are relative to main.py's folder."""
     return PROJECT_DIR / raw

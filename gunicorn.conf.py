@@ -45,9 +45,11 @@ keepalive = 5
 graceful_timeout = 75
 timeout = 120
 # The prompt travels in the query string: 1000 characters of non-Latin text percent-encode to
-# 9000+ bytes, past gunicorn's 4094 default and 8190 maximum. 0 lifts that limit to gunicorn's
-# fixed 1 MiB ceiling; the app itself refuses prompts over ARTPROXY_MAX_PROMPT_CHARS.
-limit_request_line = 0
+# up to 12,000 bytes, past gunicorn's 8190 maximum, and 0 means unlimited (a 16 MiB line took
+# 26 s of CPU). sendfile_worker.py sizes the line from ARTPROXY_MAX_PROMPT_CHARS instead; this
+# is the limit for gunicorn's own workers (`bench/run --compare`).
+limit_request_line = 8190
+# Headers: gunicorn's defaults (100 fields of 8190 bytes) are kept; too many or too long is a 431.
 # No access log by default, as in gunicorn itself: writing one line per request cost 10% of the
 # stored-image throughput in bench/ target 3 (1594 against 1762 req/s). Errors are still logged.
 # Turn it on with GUNICORN_CMD_ARGS="--access-logfile -" (read by `python main.py` too).

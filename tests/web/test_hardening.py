@@ -6,7 +6,9 @@ import base64
 import http.client
 import json
 import os
+import socket
 import time
+from urllib.parse import quote
 
 import pytest
 
@@ -125,3 +127,40 @@ def test_a_png_is_passed_on_only_when_every_byte_is_accounted_for(make_app, upst
     upstream.will_answer(Answer(body=clean, headers={"Content-Type": "image/png"}))
     png = base64.b64decode(client.get("/generate?p=x").get_json()["img"])
     assert png == clean  # a well-formed PNG still goes through byte for byte
+
+
+def raw_exchange(base_url: str, data: bytes, seconds: float = 10) -> bytes:
+    host, port = base_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=seconds) as connection:
+        try:
+            connection.sendall(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # refused before we finished sending: the answer is still there to read
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+        return answer
+
+
+def test_the_longest_prompt_in_any_script_passes_and_a_huge_line_is_refused_at_once(server):
+    # 4-byte characters percent-encode to 12 bytes each: the longest line a prompt can need.
+    assert get(server + "/generate?p=" + quote("𝔸" * 1000))[0] == 200
+    started = time.monotonic()
+    answer = raw_exchange(server, b"GET /generate?p=" + b"a" * (4 * 2**20) + b" HTTP/1.1\r\n\r\n")
+    assert time.monotonic() - started < 2
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 414")
+    assert b"Content-Type: application/json" in head
+    assert json.loads(body)["code"] == "uri_too_long"
+    assert get(server + "/")[0] == 200
+
+
+@pytest.mark.parametrize("data, status", [
+    (b"NOT HTTP AT ALL\r\n\r\n", b"400"),
+    (b"GET / HTTP/1.1\r\nHost: x\r\n" + b"X-Big: " + b"b" * 9000 + b"\r\n\r\n", b"431"),
+])
+def test_gunicorns_own_errors_are_json(server, data, status):
+    head, _, body = raw_exchange(server, data).partition(b"\r\n\r\n")
+    assert head.split(b" ")[1] == status
+    assert b"Content-Type: application/json" in head
+    assert "code" in json.loads(body)
