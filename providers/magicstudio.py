@@ -74,16 +74,19 @@ class MagicStudioProvider:
         )
 
     def generate(self, prompt: str, options: ImageOptions) -> GeneratedImage:
+        # One deadline for the whole call, retry and body included: every wait gets only what
+        # is left of it, so a call never outlives ARTPROXY_UPSTREAM_TIMEOUT by more than a hair.
         deadline = time.monotonic() + self.timeout[1]
-        response = self._post(prompt)
+        response = self._post(prompt, deadline)
         if response.status_code in RETRY_WITH_FRESH_IDS:
             response.close()
-            response = self._post(prompt)
+            response = self._post(prompt, deadline)
         with response:
             self._raise_for_status(response)
             return GeneratedImage(data=self._read_body(response, deadline), provider=self.name)
 
-    def _post(self, prompt: str) -> requests.Response:
+    def _post(self, prompt: str, deadline: float) -> requests.Response:
+        remaining = time_left(deadline)
         fields = {
             "prompt": prompt,
             "output_format": "bytes",
@@ -99,7 +102,7 @@ class MagicStudioProvider:
                 # (None, value) parts make requests send multipart/form-data without a file.
                 files={key: (None, value) for key, value in fields.items()},
                 headers=BROWSER_HEADERS,
-                timeout=self.timeout,
+                timeout=(min(self.timeout[0], remaining), remaining),
                 allow_redirects=False,
                 stream=True,
             )
@@ -124,19 +127,40 @@ class MagicStudioProvider:
             raise BadUpstreamImage(too_large_message(self.max_bytes))
         body = bytearray()
         try:
-            # read1 returns whatever has arrived, so the deadline is checked after every piece:
-            # the read timeout bounds each wait, this bounds a slow trickle as a whole.
-            while piece := response.raw.read1(CHUNK_BYTES, decode_content=True):
+            # read1 returns whatever has arrived; before each read the socket may wait only
+            # what is left of the deadline, so neither a stall nor a slow trickle outlives it.
+            while True:
+                wait_at_most(response, time_left(deadline))
+                piece = response.raw.read1(CHUNK_BYTES, decode_content=True)
+                if not piece:
+                    break
                 body += piece
                 if len(body) > self.max_bytes:
                     raise BadUpstreamImage(too_large_message(self.max_bytes))
-                if time.monotonic() > deadline:
-                    raise UpstreamTimeout()
+                # An upstream that streams without pause never makes this read wait, so under
+                # gevent nothing else in the worker would run (GET / waited 7-9.7 s): yield.
+                time.sleep(0)
         except ReadTimeoutError as error:
             raise UpstreamTimeout() from error
         except (HTTPError, OSError) as error:
             raise BadUpstreamImage("The image generator's answer broke off") from error
         return bytes(body)
+
+
+def time_left(deadline: float) -> float:
+    """Seconds until ``deadline``; UpstreamTimeout once it has passed."""
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise UpstreamTimeout()
+    return remaining
+
+
+def wait_at_most(response: requests.Response, seconds: float) -> None:
+    """Make the next socket read of ``response``'s body wait ``seconds`` at most."""
+    connection = getattr(response.raw, "connection", None)
+    sock = getattr(connection, "sock", None)
+    if sock is not None:
+        sock.settimeout(seconds)
 
 
 def retry_after_seconds(header: str | None) -> int:

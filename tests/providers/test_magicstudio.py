@@ -163,3 +163,27 @@ def test_connection_refused_is_502(make_app, image_dir):
     assert response.status_code == 502
     assert "could not be reached" in response.get_json()["error"]
     assert stored_files(image_dir) == []
+
+
+TIMEOUT = 1.0
+MARGIN = 0.3  # scheduling and the last short read; far below a second read timeout
+
+
+@pytest.mark.parametrize("status", [403, 422])
+def test_the_retry_gets_only_what_is_left_of_the_deadline(make_app, upstream, status):
+    client = make_app(UPSTREAM_TIMEOUT=TIMEOUT).test_client()
+    upstream.will_answer(Answer(status=status, delay=0.9 * TIMEOUT), Answer(delay=5))
+    started = time.monotonic()
+    assert client.get("/generate?p=x").status_code == 504
+    assert time.monotonic() - started < TIMEOUT + MARGIN  # was 2x the setting: a fresh timeout
+
+
+def test_headers_just_before_the_deadline_then_silence_end_at_the_deadline(make_app, upstream):
+    # The head arrives just in time; the first body piece comes after what would be a whole
+    # fresh read timeout. Each wait used to get the full timeout again.
+    client = make_app(UPSTREAM_TIMEOUT=TIMEOUT).test_client()
+    upstream.will_answer(Answer(delay=0.9 * TIMEOUT, trickle_seconds=0.95 * TIMEOUT,
+                                body=png_bytes(size=(100, 100)) + b"\0" * 500))
+    started = time.monotonic()
+    assert client.get("/generate?p=x").status_code == 504
+    assert time.monotonic() - started < TIMEOUT + MARGIN

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import base64
+import gzip
 import http.client
 import json
 import os
 import socket
+import threading
 import time
 from urllib.parse import quote
 
@@ -164,3 +166,29 @@ def test_gunicorns_own_errors_are_json(server, data, status):
     assert head.split(b" ")[1] == status
     assert b"Content-Type: application/json" in head
     assert "code" in json.loads(body)
+
+
+def test_an_upstream_that_streams_without_pause_does_not_starve_its_worker(
+        image_dir, processes, upstream):
+    # Compressed, so the whole answer is in the socket at once and every read returns at once:
+    # the reading greenlet never has to wait, which is when gevent would switch.
+    upstream.default_answer = Answer(body=gzip.compress(b"\0" * (300 * 2**20), compresslevel=1),
+                                     headers={"Content-Encoding": "gzip"})
+    base_url = serve(processes, image_dir, workers=1, ARTPROXY_PROVIDER="magicstudio",
+                     ARTPROXY_MAGICSTUDIO_URL=upstream.url,
+                     ARTPROXY_MAX_UPSTREAM_BYTES=str(400 * 2**20))
+    results = []
+    streaming = threading.Thread(target=lambda: results.append(get(base_url + "/generate?p=x", 60)))
+    streaming.start()
+    give_up = time.monotonic() + 10
+    while not upstream.received and time.monotonic() < give_up:
+        time.sleep(0.01)
+    time.sleep(0.05)  # let the body start flowing
+    started = time.monotonic()
+    assert get(base_url + "/")[0] == 200
+    waited = time.monotonic() - started
+    still_streaming = streaming.is_alive()
+    streaming.join(timeout=60)
+    assert waited < 0.1  # it waited for the whole stream before the reading loop yielded
+    assert still_streaming, "the stream ended before GET / was tried; make it longer"
+    assert results[0][0] == 502  # not an image, in the end
