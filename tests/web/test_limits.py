@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -73,3 +74,25 @@ def test_every_route_of_the_app_declares_its_budget(app):
     assert budgets == {"health.alive": None, "health.readiness": None,
                        "classic.generate": "generating", "classic.image": "generating",
                        "images.stored_image": None}
+
+
+def test_a_stalled_redis_never_turns_generate_into_a_500(image_dir, processes, redis_server):
+    base_url = serve(processes, image_dir, workers=2, ARTPROXY_STORAGE="redis",
+                     ARTPROXY_REDIS_URL=redis_server.url, ARTPROXY_RATE_LIMIT="100000/minute")
+    statuses: list[int] = []
+    stop = time.monotonic() + 6
+
+    def keep_calling(client_number: int) -> None:
+        while time.monotonic() < stop:
+            statuses.append(get(f"{base_url}/generate?p=c{client_number}", timeout=15)[0])
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        callers = [pool.submit(keep_calling, n) for n in range(12)]
+        time.sleep(1)
+        redis_server.pause()  # like a stalled host: connections stay open, nothing answers
+        time.sleep(3.5)
+        redis_server.resume()
+        for caller in callers:
+            caller.result()
+    assert len(statuses) > 100
+    assert set(statuses) == {200}, {status: statuses.count(status) for status in set(statuses)}
