@@ -9,7 +9,9 @@ cleanup.py decides when it runs, this module what it deletes.
 from __future__ import annotations
 
 import logging
+import errno
 import os
+import shutil
 import stat
 import tempfile
 import time
@@ -17,7 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from config import project_path
-from errors import StorageUnavailable
+from errors import StorageFull, StorageUnavailable
 from storage import LimitsStorage, StoredImage, new_name, parse_name
 
 log = logging.getLogger("artproxy")
@@ -26,6 +28,8 @@ TEMP_PREFIX = ".tmp-"
 # A write takes milliseconds; a temp file this old was left by a process that died mid-write.
 ABANDONED_TEMP_SECONDS = 60
 LIMITS_FILE = "limits.sqlite"
+# Readiness wants room for a few more images: upstream answers are a few MB, at most 20 MB.
+MIN_FREE_BYTES = 32 * 2**20
 
 
 class FileImageStore:
@@ -49,7 +53,23 @@ class FileImageStore:
     def put(self, data: bytes, mime: str, ttl_seconds: float) -> StoredImage:
         expires_at = self.clock() + ttl_seconds
         name = new_name(mime, expires_at)
-        descriptor, temp_path = tempfile.mkstemp(dir=self.directory, prefix=TEMP_PREFIX)
+        try:
+            return self._write(name, data, mime, expires_at)
+        except FileNotFoundError:
+            # The folder was deleted under us: make it again, once, rather than fail until restart.
+            self._recreate_folder()
+        try:
+            return self._write(name, data, mime, expires_at)
+        except FileNotFoundError as error:
+            raise StorageUnavailable() from error
+
+    def _write(self, name: str, data: bytes, mime: str, expires_at: float) -> StoredImage:
+        try:
+            descriptor, temp_path = tempfile.mkstemp(dir=self.directory, prefix=TEMP_PREFIX)
+        except FileNotFoundError:
+            raise
+        except OSError as error:
+            raise storage_error(error) from error
         try:
             with os.fdopen(descriptor, "wb") as temp_file:
                 temp_file.write(data)
@@ -58,10 +78,19 @@ class FileImageStore:
                 os.fsync(temp_file.fileno())
             os.chmod(temp_path, 0o644)  # mkstemp makes 0600; a front web server may serve these
             os.replace(temp_path, self.directory / name)
-        except BaseException:
+        except BaseException as error:
             Path(temp_path).unlink(missing_ok=True)
+            if isinstance(error, OSError):
+                raise storage_error(error) from error
             raise
         return StoredImage(name=name, mime=mime, expires_at=expires_at, path=self.directory / name)
+
+    def _recreate_folder(self) -> None:
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise storage_error(error) from error
+        log.warning("the image folder %s was missing and has been made again", self.directory)
 
     def get(self, name: str) -> StoredImage | None:
         parsed = parse_name(name)
@@ -113,8 +142,19 @@ class FileImageStore:
         return deleted
 
     def check(self) -> None:
-        if not (self.directory.is_dir() and os.access(self.directory, os.W_OK | os.X_OK)):
-            raise StorageUnavailable("The image folder is not writable")
+        """Usable now: the folder exists (made again if it was deleted), takes a write, and has
+        room for at least one more large image. The message never names the path: it is public."""
+        if not self.directory.is_dir():
+            self._recreate_folder()
+        try:
+            probe_descriptor, probe = tempfile.mkstemp(dir=self.directory, prefix=TEMP_PREFIX)
+            os.close(probe_descriptor)
+            os.unlink(probe)
+            room = shutil.disk_usage(self.directory).free
+        except OSError as error:
+            raise StorageUnavailable("The image folder cannot be written") from error
+        if room < MIN_FREE_BYTES:
+            raise StorageFull(f"The image folder has less than {MIN_FREE_BYTES // 2**20} MiB free")
 
     def limits_storage(self) -> LimitsStorage:
         # Every worker process of this instance opens the same file (storage/sqlite_counters.py).
@@ -132,3 +172,10 @@ def is_expired_image(entry: os.DirEntry, now: float) -> bool:
 def is_abandoned_temp_file(entry: os.DirEntry, now: float) -> bool:
     return (entry.name.startswith(TEMP_PREFIX)
             and entry.stat(follow_symlinks=False).st_mtime < now - ABANDONED_TEMP_SECONDS)
+
+
+def storage_error(error: OSError) -> StorageUnavailable:
+    """A full disk is 507 (retry later, after space is freed); any other fault 503."""
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return StorageFull()
+    return StorageUnavailable()

@@ -34,8 +34,8 @@ def add_security_headers(response: Response) -> Response:
 
 
 def drop_misplaced_retry_after(response: Response) -> Response:
-    """Retry-After means "come back later": only a 429 or a 503 may say it."""
-    if response.status_code not in (429, 503):
+    """Retry-After means "come back later": only a 429, a 503 or a 507 (disk full) may say it."""
+    if response.status_code not in (429, 503, 507):
         response.headers.pop("Retry-After", None)
     return response
 

@@ -7,6 +7,7 @@ import os
 import pytest
 
 import storage
+from errors import StorageFull
 from storage import new_name
 from storage.file_storage import FileImageStore
 from tests.helpers import START_TIME, FakeClock, stored_files
@@ -59,7 +60,7 @@ def test_a_failed_write_leaves_nothing_behind(store, image_dir, monkeypatch):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "replace", disk_full)
-    with pytest.raises(OSError):
+    with pytest.raises(StorageFull):
         store.put(b"x" * 1000, "image/png", ttl_seconds=120)
     assert stored_files(image_dir) == []
 

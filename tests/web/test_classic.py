@@ -147,8 +147,9 @@ def test_readiness_reports_file_storage_and_sweeper(make_app, clock):
                                    "storage": {"kind": "file", "reachable": True}}
 
 
-def test_readiness_is_503_when_the_image_folder_is_gone(client, image_dir):
+def test_readiness_is_503_when_the_image_folder_cannot_be_made(client, image_dir):
     image_dir.rmdir()
+    image_dir.write_text("a file where the folder should be")
     response = client.get("/healthz")
     assert response.status_code == 503
     body = response.get_json()
