@@ -7,6 +7,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 # Imported by name: every top-level name here is read as a gunicorn setting, and `config` is one.
 import plugins  # noqa: E402
+from capacity import connections_per_worker, raise_open_file_limit  # noqa: E402
 from config import (  # noqa: E402
     ConfigError,
     defaults,
@@ -37,7 +38,10 @@ bind = [f"[{_host}]:{_port}" if ":" in _host else f"{_host}:{_port}"]
 # gunicorn's gevent worker with the kernel's sendfile for stored images (sendfile_worker.py).
 worker_class = "sendfile_worker.GeventSendfileWorker"
 workers = int(os.environ.get("WEB_CONCURRENCY", os.cpu_count() or 1))
-worker_connections = 1000
+# At most 1000 requests per worker, fewer if the open-file limit cannot hold two descriptors each
+# (a client and an upstream connection; capacity.py). The master lifts the soft limit first,
+# and the workers inherit it.
+worker_connections = connections_per_worker(raise_open_file_limit())
 # Connections the kernel queues before a worker accepts them: room for a burst of a thousand.
 backlog = 2048
 keepalive = 5

@@ -12,6 +12,8 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import HTTPError, ReadTimeoutError
 from urllib3.util.retry import Retry
 
+from capacity import connections_per_worker, open_file_limit, out_of_descriptors
+from errors import ServerBusy
 from generator_client import (
     BadUpstreamImage,
     GeneratedImage,
@@ -36,10 +38,6 @@ RETRY_WITH_FRESH_IDS = {403, 422}
 DEFAULT_RETRY_AFTER_SECONDS = 30
 MAX_RETRY_AFTER_SECONDS = 3600
 CHUNK_BYTES = 64 * 1024
-# Upstream connections kept open for reuse. A worker holds up to gunicorn's worker_connections
-# (1000) upstream calls at once; a smaller pool closes and reopens connections under load, and
-# urllib3 logs a warning for each one it drops.
-CONNECTION_POOL_SIZE = 1024
 
 
 class MagicStudioProvider:
@@ -54,8 +52,11 @@ class MagicStudioProvider:
         self.session = requests.Session()
         # No transport-level retries: the only retry is the one decided in generate(), so a
         # request is never sent more than twice and never resent once generation may have begun.
+        # Upstream connections kept open for reuse: as many as the worker holds requests
+        # (capacity.py), since a smaller pool closes and reopens connections under load, and
+        # urllib3 logs a warning for each one it drops.
         adapter = HTTPAdapter(max_retries=Retry(total=0, redirect=0, raise_on_status=False),
-                              pool_maxsize=CONNECTION_POOL_SIZE)
+                              pool_maxsize=connections_per_worker(open_file_limit()))
         self.session.mount("https://", adapter)
         self.session.mount("http://", adapter)
         # Proxy variables are read once here rather than on every call, and ~/.netrc is never
@@ -109,6 +110,8 @@ class MagicStudioProvider:
         except (requests.ConnectTimeout, requests.ReadTimeout) as error:
             raise UpstreamTimeout() from error
         except requests.RequestException as error:
+            if out_of_descriptors(error):
+                raise ServerBusy() from error  # our limit, not the upstream's fault
             raise UpstreamUnavailable() from error
 
     def _raise_for_status(self, response: requests.Response) -> None:

@@ -8,8 +8,8 @@ cleanup.py decides when it runs, this module what it deletes.
 
 from __future__ import annotations
 
-import logging
 import errno
+import logging
 import os
 import shutil
 import stat

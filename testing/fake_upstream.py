@@ -45,13 +45,19 @@ class ReceivedRequest:
     fields: dict[str, str]
 
 
+class RoomyHTTPServer(ThreadingHTTPServer):
+    # The standard listen backlog of 5 refuses connections in a burst of hundreds, which would
+    # look like artproxy failing when it is the fake upstream.
+    request_queue_size = 1024
+
+
 class FakeUpstream:
     def __init__(self):
         self.answers: deque[Answer] = deque()
         self.default_answer = Answer()
         self.received: list[ReceivedRequest] = []
         self._lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self.server = RoomyHTTPServer(("127.0.0.1", 0), self._handler_class())
         self.server.daemon_threads = True
         # A client that gave up (a timeout test) makes the late write fail; that is expected.
         self.server.handle_error = lambda request, client_address: None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -51,17 +52,25 @@ def wait_until_serving(base_url: str, process: subprocess.Popen, seconds: float 
     raise AssertionError("the server did not start")
 
 
-def start(command: list[str], env: dict[str, str]) -> subprocess.Popen:
+def start(command: list[str], env: dict[str, str], open_files: int | None = None) -> subprocess.Popen:
+    """Start ``command``; with ``open_files``, as if under ``ulimit -n`` (soft and hard)."""
+
+    def limit_open_files() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files))
+
     return subprocess.Popen(command, cwd=PROJECT_DIR, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                            preexec_fn=limit_open_files if open_files else None)
 
 
-def serve(processes: list, image_dir: Path, workers: int = 2, **settings: str) -> str:
+def serve(processes: list, image_dir: Path, workers: int = 2, open_files: int | None = None,
+          **settings: str) -> str:
     """Start `python main.py` with ``workers`` worker processes; return its base URL."""
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     process = start(COMMANDS["python main.py"],
-                    environment(image_dir, port, WEB_CONCURRENCY=str(workers), **settings))
+                    environment(image_dir, port, WEB_CONCURRENCY=str(workers), **settings),
+                    open_files)
     processes.append(process)
     wait_until_serving(base_url, process)
     return base_url

@@ -13,7 +13,8 @@ import re
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
-from errors import ArtproxyError
+from capacity import out_of_descriptors
+from errors import ArtproxyError, ServerBusy
 
 log = logging.getLogger("artproxy")
 
@@ -44,6 +45,11 @@ def http_error_response(error: HTTPException, response_class: type[Response] = R
 
 
 def render_unexpected_error(error: Exception) -> Response:
+    if out_of_descriptors(error):  # e.g. opening a stored image with every descriptor in use
+        busy = ServerBusy()
+        log.warning("%s %s -> 503 %s: out of file descriptors", request.method, request.path,
+                    busy.code)
+        return error_response(busy)
     log.exception("unhandled error on %s %s", request.method, request.path)
     return json_error(500, ArtproxyError.message, ArtproxyError.code)
 

@@ -10,6 +10,7 @@ import os
 import socket
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import quote
 
 import pytest
@@ -192,3 +193,16 @@ def test_an_upstream_that_streams_without_pause_does_not_starve_its_worker(
     assert waited < 0.1  # it waited for the whole stream before the reading loop yielded
     assert still_streaming, "the stream ended before GET / was tried; make it longer"
     assert results[0][0] == 502  # not an image, in the end
+
+
+def test_running_out_of_descriptors_is_never_blamed_on_the_upstream(image_dir, processes, upstream):
+    # Under `ulimit -n 256` the 2 workers get 96 connections each (two descriptors per request).
+    upstream.default_answer = Answer(delay=1.0)
+    base_url = serve(processes, image_dir, workers=2, open_files=256,
+                     ARTPROXY_PROVIDER="magicstudio", ARTPROXY_MAGICSTUDIO_URL=upstream.url)
+    with ThreadPoolExecutor(max_workers=400) as pool:
+        answers = list(pool.map(lambda i: get(f"{base_url}/generate?p={i}", timeout=60)[0],
+                                range(400)))
+    counts = {status: answers.count(status) for status in set(answers)}
+    assert set(counts) <= {200, 503}, counts
+    assert counts.get(200, 0) >= 300, counts
