@@ -150,6 +150,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Start of every Redis key artproxy writes, so several services can share one Redis."),
     Setting("RATE_LIMIT", "", rate_limit,
             "Requests per client IP on `/generate` and `/image`, e.g. `30/minute`; empty is off."),
+    Setting("CLIENT_TIMEOUT", 20.0, positive_float,
+            "Seconds a client may leave each read or write of its connection waiting before it "
+            "is dropped, so one that never reads its answer cannot hold the memory."),
     Setting("TRUSTED_PROXIES", 0, non_negative_int,
             "Proxies in front that set X-Forwarded-For; 0 trusts none and uses the peer address."),
 )

@@ -5,8 +5,10 @@ from __future__ import annotations
 import base64
 import gzip
 import http.client
+import io
 import json
 import os
+import re
 import socket
 import threading
 import time
@@ -14,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import quote
 
 import pytest
+from PIL import Image
 
 from storage import new_name
 from testing.fake_upstream import Answer, png_bytes
@@ -206,3 +209,32 @@ def test_running_out_of_descriptors_is_never_blamed_on_the_upstream(image_dir, p
     counts = {status: answers.count(status) for status in set(answers)}
     assert set(counts) <= {200, 503}, counts
     assert counts.get(200, 0) >= 300, counts
+
+
+def noise_png(side: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.frombytes("RGB", (side, side), os.urandom(side * side * 3)).save(
+        buffer, format="PNG", compress_level=0)
+    return buffer.getvalue()
+
+
+def test_a_client_that_never_reads_its_answer_is_dropped(image_dir, processes, upstream):
+    upstream.default_answer = Answer(body=noise_png(1800), headers={"Content-Type": "image/png"})
+    base_url = serve(processes, image_dir, workers=1, ARTPROXY_PROVIDER="magicstudio",
+                     ARTPROXY_MAGICSTUDIO_URL=upstream.url, ARTPROXY_CLIENT_TIMEOUT="1")
+    host, port = base_url.removeprefix("http://").split(":")
+    stalled = socket.socket()
+    stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # takes almost nothing
+    stalled.connect((host, int(port)))
+    stalled.sendall(b"GET /generate?p=big HTTP/1.1\r\nHost: x\r\n\r\n")
+    time.sleep(3)  # three client timeouts without reading a byte
+    assert get(base_url + "/")[0] == 200  # the worker serves others meanwhile
+    received = b""
+    stalled.settimeout(10)
+    while chunk := stalled.recv(1 << 20):
+        received += chunk
+    stalled.close()
+    head, _, body = received.partition(b"\r\n\r\n")
+    declared = int(re.search(rb"Content-Length: (\d+)", head).group(1))
+    assert declared > 10_000_000
+    assert len(body) < declared  # the server gave up on it and closed the connection
