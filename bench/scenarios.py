@@ -13,7 +13,6 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-import cleanup
 from bench.load import Batch, hey, wrk
 from bench.nginx import start_nginx
 from bench.processes import (
@@ -25,6 +24,7 @@ from bench.processes import (
     rss_bytes,
 )
 from storage import parse_name
+from storage.file_storage import FileImageStore
 from testing.redis_server import RedisServer
 
 FORM = b"prompt=a+lighthouse+at+dusk&output_format=bytes"
@@ -284,7 +284,7 @@ def sweep_cost(images: int) -> float:
         for number in range(images):
             (Path(folder) / f"{deadline_ms}-{number:032x}.png").touch()
         started = time.process_time()
-        cleanup.purge_expired(Path(folder), time.time())
+        FileImageStore(folder).purge_expired(time.time())
         return time.process_time() - started
 
 
