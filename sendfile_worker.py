@@ -23,6 +23,7 @@ from gunicorn.workers.base_async import AsyncWorker
 from gunicorn.workers.ggevent import GeventWorker
 
 import config
+from capacity import keep_large_allocations
 
 
 def cooperative_sendfile(sock: gevent_socket.socket, file: BinaryIO, offset: int = 0,
@@ -79,6 +80,7 @@ class GeventSendfileWorker(GeventWorker):
 
     def patch(self) -> None:
         super().patch()
+        keep_large_allocations()
         settings = {**config.defaults(), **config.from_environment(os.environ)}
         self.client_timeout = settings["CLIENT_TIMEOUT"]
         PromptSizedRequest.line_limit = config.request_line_bytes(settings["MAX_PROMPT_CHARS"])
