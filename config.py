@@ -46,6 +46,22 @@ def boolean(raw: str) -> bool:
     raise ValueError("must be true or false")
 
 
+def provider_list(raw: str) -> tuple[str, ...]:
+    names = comma_list(raw.lower())
+    if not names:
+        raise ValueError("must name at least one provider")
+    if len(set(names)) != len(names):
+        raise ValueError("names a provider twice")
+    return names
+
+
+def quality(raw: str) -> int:
+    value = int(raw)
+    if not 1 <= value <= 100:
+        raise ValueError("must be a whole number from 1 to 100")
+    return value
+
+
 def port_number(raw: str) -> int:
     value = int(raw)
     if not 1 <= value <= 65535:
@@ -108,12 +124,28 @@ class Setting:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("PROVIDER", "magicstudio", str,
-            "Upstream that draws the images: `magicstudio` or `offline` (no network)."),
+    Setting("PROVIDER", ("magicstudio",), provider_list,
+            "Upstreams that draw the images, tried in order: `magicstudio`, `pollinations`, "
+            "`openai`, `offline` (no network); e.g. `pollinations,magicstudio`."),
+    Setting("PROVIDER_FAILURES", 3, positive_int,
+            "Failures in a row after which a provider is skipped for PROVIDER_COOLDOWN seconds."),
+    Setting("PROVIDER_COOLDOWN", 30.0, positive_float,
+            "Seconds a failing provider is skipped before one trial call decides."),
+    Setting("MERGE_IDENTICAL_CALLS", True, boolean,
+            "Identical upstream calls in flight in one process share one call (the benchmark "
+            "turns this off, since its requests are all alike)."),
     Setting("MAGICSTUDIO_URL", "https://ai-api.magicstudio.com/api/ai-art-generator", str,
             "Endpoint the `magicstudio` provider posts prompts to."),
     Setting("MAGICSTUDIO_CLIENT_ID", "", str,
             "`client_id` form field sent upstream; empty picks a random one per process."),
+    Setting("POLLINATIONS_URL", "https://image.pollinations.ai/prompt", str,
+            "Endpoint the `pollinations` provider asks; the prompt is appended to its path."),
+    Setting("POLLINATIONS_MODEL", "flux", str, "Model the `pollinations` provider asks for."),
+    Setting("OPENAI_API_KEY", "", str,
+            "API key for the `openai` provider (required when it is chosen).", secret=True),
+    Setting("OPENAI_BASE_URL", "https://api.openai.com/v1", str,
+            "Base URL of OpenAI's API, or of any server that speaks it."),
+    Setting("OPENAI_MODEL", "gpt-image-1", str, "Image model the `openai` provider asks for."),
     Setting("UPSTREAM_TIMEOUT", 60.0, positive_float,
             "Seconds the upstream may take to answer in full (read timeout and overall deadline)."),
     Setting("UPSTREAM_CONNECT_TIMEOUT", 5.0, positive_float,
@@ -122,6 +154,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Largest upstream answer accepted, in bytes; longer ones are a bad upstream image."),
     Setting("MAX_IMAGE_PIXELS", 4096 * 4096, positive_int,
             "Largest image accepted from the upstream, in pixels (decompression-bomb guard)."),
+    Setting("LOSSY_QUALITY", 90, quality,
+            "Quality (1-100) of `format=webp` and `format=jpeg` images."),
     Setting("MAX_PROMPT_CHARS", 1000, positive_int,
             "Longest prompt accepted; longer prompts get 400 without calling the upstream."),
     Setting("IMAGE_DIR", "images", str,
@@ -213,7 +247,7 @@ def summary(settings: Mapping[str, Any]) -> str:
     """One line saying what is active, for the startup log; never a secret's value."""
     origins = settings["CORS_ORIGINS"]
     keys = settings["PREMIUM_KEYS"]
-    return (f"provider={settings['PROVIDER']} storage={settings['STORAGE']} "
+    return (f"provider={','.join(settings['PROVIDER'])} storage={settings['STORAGE']} "
             f"cors_origins={','.join(origins) if origins else 'none'} "
             f"premium_keys={f'{len(keys)} set' if keys else 'off (/image is open to everyone)'} "
             f"rate_limit={settings['RATE_LIMIT'] or 'off'} "

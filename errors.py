@@ -2,7 +2,8 @@
 
     ArtproxyError                 500 internal_error
     ├── BadInput                  400 bad_input
-    │   └── BadPrompt             400 invalid_prompt
+    │   ├── BadPrompt             400 invalid_prompt
+    │   └── BadOption             400 invalid_<option>, unknown_style, ...
     ├── Unauthorized              401 unauthorized
     ├── OriginNotAllowed          403 origin_not_allowed
     ├── ImageNotFound             404 image_not_found
@@ -15,6 +16,7 @@
         ├── UpstreamRejected      502 upstream_rejected
         ├── BadUpstreamImage      502 bad_upstream_image
         ├── UpstreamBusy          503 upstream_busy
+        ├── ProviderSkipped       503 upstream_resting (providers/breaker.py)
         └── UpstreamTimeout       504 upstream_timeout
 
 The domain raises these with ``raise ... from cause`` so logs keep what really failed; the web
@@ -50,6 +52,14 @@ class BadInput(ArtproxyError):
 
 class BadPrompt(BadInput):
     code = "invalid_prompt"
+
+
+class BadOption(BadInput):
+    """One image option is not valid; ``code`` says which and how, for clients to act on."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
 
 
 class Unauthorized(ArtproxyError):

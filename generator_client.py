@@ -9,9 +9,10 @@ Implementations live in ``providers/``; adding one is a module there and a line 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping, Protocol
+from typing import Any, Callable, Mapping, Protocol
 
 import plugins
+from config import ConfigError
 from errors import (  # noqa: F401  (re-exported: the failures a provider may raise)
     BadUpstreamImage,
     UpstreamBusy,
@@ -24,19 +25,34 @@ from errors import (  # noqa: F401  (re-exported: the failures a provider may ra
 
 @dataclass(frozen=True)
 class ImageOptions:
-    """How the caller wants the picture drawn.
+    """How the caller wants the picture drawn (options.py parses and checks them).
 
-    Empty for now: the first API takes only a prompt. Size, aspect ratio, style and the
-    like become fields here, with defaults, so providers that ignore them keep working.
+    A provider uses what its upstream can do natively (``width``/``height``, ``seed``) and
+    ignores the rest: the service crops and resizes to the exact size, cuts the background out,
+    encodes the format and adds the style's words to the prompt, for every provider alike.
     """
+
+    width: int | None = None  # both set, or neither (keep the upstream's size)
+    height: int | None = None
+    seed: int | None = None
+    style: str | None = None
+    transparent: bool = False
+    format: str = "png"
+    provider: str | None = None  # one configured provider for this call only
+
+    @property
+    def size(self) -> tuple[int, int] | None:
+        return (self.width, self.height) if self.width and self.height else None
 
 
 @dataclass(frozen=True)
 class GeneratedImage:
-    """Bytes as the upstream sent them; not yet checked to be an image."""
+    """Bytes as the upstream sent them, and once checked (providers/checked.py), the decoded
+    image; a provider itself returns only the bytes."""
 
     data: bytes
     provider: str
+    image: Any = None  # a Pillow image, set by CheckedImages
 
 
 class Provider(Protocol):
@@ -55,10 +71,52 @@ class Provider(Protocol):
 # name -> "module:Class"; imported only when chosen, so an unused provider costs nothing.
 PROVIDERS: dict[str, str] = {
     "magicstudio": "providers.magicstudio:MagicStudioProvider",
+    "pollinations": "providers.pollinations:PollinationsProvider",
+    "openai": "providers.openai_images:OpenAIProvider",
     "offline": "providers.offline:OfflineProvider",
 }
+
+
+# Settings a provider cannot work without; checked at startup, before anything is imported.
+REQUIRED_SETTINGS: dict[str, tuple[str, ...]] = {"openai": ("OPENAI_API_KEY",)}
+
+
+def check_providers(config: Mapping[str, Any]) -> None:
+    """ConfigError for an unknown provider name or a missing required setting. Imports nothing,
+    so gunicorn's master can call it before its workers patch the standard library."""
+    for name in config["PROVIDER"]:
+        plugins.target(PROVIDERS, name, "PROVIDER")
+        for setting in REQUIRED_SETTINGS.get(name, ()):
+            if not config[setting]:
+                raise ConfigError(f"ARTPROXY_{setting} must be set to use the {name} provider")
 
 
 def create_provider(name: str, config: Mapping[str, Any]) -> Provider:
     """Build the provider called ``name`` from the app's settings."""
     return plugins.load(PROVIDERS, name, "PROVIDER").from_config(config)
+
+
+def create_chain(config: Mapping[str, Any], counters, clock: Callable[[], float]):
+    """The configured providers in order, each with its answers checked, behind a breaker and
+    merging identical calls;
+    returns the chain (a provider) and the breakers, whose state /healthz reports.
+
+    ``counters`` is a ``limits`` Storage every process shares (the store's limits_storage),
+    where the breakers keep their state."""
+    from providers.breaker import CircuitBreaker
+    from providers.checked import CheckedImages
+    from providers.fallback import FallbackChain
+    from providers.merged import MergedCalls
+
+    check_providers(config)
+    guarded, breakers = [], []
+    for name in config["PROVIDER"]:
+        checked = CheckedImages(create_provider(name, config), config["MAX_IMAGE_PIXELS"])
+        breaker = CircuitBreaker(
+            checked, counters, config["REDIS_PREFIX"],
+            failures_to_open=config["PROVIDER_FAILURES"],
+            cooldown_seconds=config["PROVIDER_COOLDOWN"],
+            trial_seconds=config["UPSTREAM_TIMEOUT"] + 5, clock=clock)
+        breakers.append(breaker)
+        guarded.append(MergedCalls(breaker) if config["MERGE_IDENTICAL_CALLS"] else breaker)
+    return FallbackChain(guarded), breakers

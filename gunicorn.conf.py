@@ -6,7 +6,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 # Imported by name: every top-level name here is read as a gunicorn setting, and `config` is one.
-import plugins  # noqa: E402
 from capacity import connections_per_worker, raise_open_file_limit  # noqa: E402
 from config import (  # noqa: E402
     ConfigError,
@@ -16,14 +15,15 @@ from config import (  # noqa: E402
     server_address,
     summary,
 )
-from generator_client import PROVIDERS  # noqa: E402
+from generator_client import check_providers  # noqa: E402
 
 load_env_file(Path(__file__).resolve().parent / ".env")
 try:
     _host, _port = server_address(os.environ)
     _settings = {**defaults(), **from_environment(os.environ)}
-    # Names only: the master must not import the app's modules (each gevent worker patches first).
-    plugins.target(PROVIDERS, _settings["PROVIDER"], "PROVIDER")
+    # Names and required settings only: the master must not import the app's modules (each
+    # gevent worker patches the standard library first).
+    check_providers(_settings)
 except ConfigError as _error:  # `gunicorn main:app` with a bad setting: one line, as main.py does
     print(f"artproxy: {_error}", file=sys.stderr)
     sys.exit(2)

@@ -43,14 +43,13 @@ def open_checked(data: bytes, max_pixels: int) -> Image.Image:
     return image
 
 
-def png_from_upstream(data: bytes, max_pixels: int) -> bytes:
-    """Check the upstream's bytes and return them as a PNG.
+def png_from_upstream(data: bytes, image: Image.Image) -> bytes:
+    """The upstream's ``data`` (already decoded and checked as ``image``) as a PNG.
 
     A PNG is passed on byte for byte only when every chunk's checksum is right and nothing
     follows its end; anything else is re-encoded from the decoded pixels, so bytes the decoder
     skipped (a script after IEND, a chunk with a bad checksum) never reach a caller.
     """
-    image = open_checked(data, max_pixels)
     if image.format == "PNG" and is_well_formed_png(data):
         return data
     return to_png(image)

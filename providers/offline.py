@@ -29,15 +29,20 @@ class OfflineProvider:
         return cls()
 
     def generate(self, prompt: str, options: ImageOptions) -> GeneratedImage:
-        return GeneratedImage(data=to_png(paint_landscape(prompt)), provider=self.name)
+        width, height = options.size or (SIZE, SIZE)
+        picture = paint_landscape(prompt, width, height, options.seed)
+        return GeneratedImage(data=to_png(picture), provider=self.name)
 
 
-def paint_landscape(prompt: str, size: int = SIZE) -> Image.Image:
-    rng = random.Random(hashlib.sha256(prompt.encode("utf-8")).digest())
+def paint_landscape(prompt: str, width: int = SIZE, height: int = SIZE,
+                    seed: int | None = None) -> Image.Image:
+    """The prompt's landscape at any size; a seed picks another landscape for the same prompt."""
+    key = prompt if seed is None else f"{prompt}\0seed={seed}"
+    rng = random.Random(hashlib.sha256(key.encode("utf-8")).digest())
     hue = rng.random()
     sky_top = hsv(hue + 0.55, 0.55, 0.30)
     sky_horizon = hsv(hue, 0.45, 0.98)
-    gradient = Image.linear_gradient("L").resize((size, size))
+    gradient = Image.linear_gradient("L").resize((width, height))
     picture = ImageOps.colorize(gradient, sky_top, sky_horizon).convert("RGBA")
 
     paint_sun(picture, rng, color=hsv(hue + 0.1, 0.25, 1.0))
@@ -45,15 +50,15 @@ def paint_landscape(prompt: str, size: int = SIZE) -> Image.Image:
     for layer in range(RIDGE_LAYERS):
         depth = layer / (RIDGE_LAYERS - 1)
         color = mix(ridge_far, ridge_near, depth)
-        baseline = size * (0.50 + 0.14 * layer)
-        ImageDraw.Draw(picture).polygon(ridge(rng, size, baseline, roughness=size * 0.18), fill=color)
+        baseline = height * (0.50 + 0.14 * layer)
+        outline = ridge(rng, width, height, baseline, roughness=height * 0.18)
+        ImageDraw.Draw(picture).polygon(outline, fill=color)
     return picture.convert("RGB")
 
 
 def paint_sun(picture: Image.Image, rng: random.Random, color: tuple[int, int, int]) -> None:
-    size = picture.width
-    x, y = rng.uniform(0.15, 0.85) * size, rng.uniform(0.12, 0.40) * size
-    radius = rng.uniform(0.05, 0.10) * size
+    x, y = rng.uniform(0.15, 0.85) * picture.width, rng.uniform(0.12, 0.40) * picture.height
+    radius = rng.uniform(0.05, 0.10) * min(picture.size)
     glow = Image.new("RGBA", picture.size, (0, 0, 0, 0))
     draw = ImageDraw.Draw(glow)
     draw.ellipse(box(x, y, radius * 2.2), fill=(*color, 90))
@@ -61,7 +66,8 @@ def paint_sun(picture: Image.Image, rng: random.Random, color: tuple[int, int, i
     picture.alpha_composite(glow.filter(ImageFilter.GaussianBlur(radius * 0.25)))
 
 
-def ridge(rng: random.Random, size: int, baseline: float, roughness: float) -> list[tuple[float, float]]:
+def ridge(rng: random.Random, width: int, height: int, baseline: float,
+          roughness: float) -> list[tuple[float, float]]:
     """A mountain outline by midpoint displacement, closed along the bottom edge."""
     heights = [0.0] * (RIDGE_SEGMENTS + 1)
     heights[0], heights[-1] = rng.uniform(-1, 1) * roughness, rng.uniform(-1, 1) * roughness
@@ -72,8 +78,8 @@ def ridge(rng: random.Random, size: int, baseline: float, roughness: float) -> l
             middle = (heights[left] + heights[left + step]) / 2
             heights[left + half] = middle + rng.uniform(-1, 1) * spread
         step, spread = half, spread * 0.55
-    outline = [(size * i / RIDGE_SEGMENTS, baseline - h) for i, h in enumerate(heights)]
-    return outline + [(size, size), (0, size)]
+    outline = [(width * i / RIDGE_SEGMENTS, baseline - h) for i, h in enumerate(heights)]
+    return outline + [(width, height), (0, height)]
 
 
 def box(x: float, y: float, radius: float) -> tuple[float, float, float, float]:

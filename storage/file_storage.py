@@ -160,8 +160,9 @@ class FileImageStore:
         # Every worker process of this instance opens the same file (storage/sqlite_counters.py).
         import storage.sqlite_counters  # noqa: F401  (registers the artproxy-sqlite scheme)
 
-        return LimitsStorage(f"artproxy-sqlite://{self.state_directory / LIMITS_FILE}", {},
-                             shared_by_instances=False)
+        # The store's clock goes along, so tests that control time control windows and cooldowns.
+        return LimitsStorage(f"artproxy-sqlite://{self.state_directory / LIMITS_FILE}",
+                             {"clock": self.clock}, shared_by_instances=False)
 
 
 def is_expired_image(entry: os.DirEntry, now: float) -> bool:

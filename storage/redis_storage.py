@@ -100,11 +100,14 @@ class RedisImageStore:
 
     def limits_storage(self) -> LimitsStorage:
         # Counters under artproxy's namespace, next to its images, instead of "LIMITS:", with
-        # the same short timeouts as the store, so a stalled Redis costs a request ~1 s at most.
+        # the same short timeouts and retry as the store, so a stalled Redis costs ~1 s a command.
         return LimitsStorage(self.url, {
             "key_prefix": self.prefix + "limits",
             "socket_connect_timeout": CONNECT_TIMEOUT_SECONDS,
             "socket_timeout": SOCKET_TIMEOUT_SECONDS,
+            # redis-py's default retries a timeout three times with backoff: 4 s and more per
+            # command on a stalled Redis, which stacked up past 15 s for one request.
+            "retry": RETRY,
         }, shared_by_instances=True)
 
     def check(self) -> None:

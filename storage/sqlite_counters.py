@@ -45,8 +45,9 @@ PRUNE_EVERY_HITS = 1000
 class SQLiteCounters(Storage):
     STORAGE_SCHEME = ["artproxy-sqlite"]
 
-    def __init__(self, uri: str, wrap_exceptions: bool = False, **options):
+    def __init__(self, uri: str, wrap_exceptions: bool = False, clock=time.time, **options):
         super().__init__(uri, wrap_exceptions=wrap_exceptions, **options)
+        self.clock = clock  # tests pass a fake clock to control windows and cooldowns
         self.path = Path(urlsplit(uri).path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
@@ -70,7 +71,7 @@ class SQLiteCounters(Storage):
         return self._connection
 
     def incr(self, key: str, expiry: int, amount: int = 1) -> int:
-        now = time.time()
+        now = self.clock()
         with self._lock:
             db = self._db()
             count, = db.execute(HIT, {"key": key, "amount": amount, "now": now,
@@ -86,13 +87,13 @@ class SQLiteCounters(Storage):
 
     def get_expiry(self, key: str) -> float:
         row = self._row(key)
-        return row[1] if row else time.time()
+        return row[1] if row else self.clock()
 
     def _row(self, key: str) -> tuple[int, float] | None:
         with self._lock:
             return self._db().execute(
                 "SELECT count, expires_at FROM counters WHERE key = ? AND expires_at > ?",
-                (key, time.time())).fetchone()
+                (key, self.clock())).fetchone()
 
     def check(self) -> bool:
         try:

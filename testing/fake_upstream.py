@@ -1,10 +1,12 @@
-"""A real HTTP server on 127.0.0.1 that plays the image generator, one scripted answer at a time."""
+"""A real HTTP server on 127.0.0.1 that plays an image generator (MagicStudio, Pollinations or
+OpenAI alike: it answers any GET or POST), one scripted answer at a time."""
 
 from __future__ import annotations
 
 import email
 import email.policy
 import io
+import json
 import threading
 import time
 from collections import deque
@@ -40,9 +42,14 @@ class Answer:
 
 @dataclass
 class ReceivedRequest:
-    path: str
+    path: str  # with its query string
     headers: dict[str, str]
-    fields: dict[str, str]
+    fields: dict[str, str]  # multipart form fields, if the body was a form
+    method: str = "POST"
+    body: bytes = b""
+
+    def json(self) -> dict:
+        return json.loads(self.body)
 
 
 class RoomyHTTPServer(ThreadingHTTPServer):
@@ -90,12 +97,17 @@ class FakeUpstream:
             protocol_version = "HTTP/1.1"
             disable_nagle_algorithm = True  # else each answer waits 40 ms for a delayed ACK
 
+            def do_GET(self):
+                self.do_POST()
+
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 answer = upstream._next_answer(ReceivedRequest(
                     path=self.path,
                     headers=dict(self.headers.items()),
                     fields=parse_multipart(self.headers.get("Content-Type", ""), body),
+                    method=self.command,
+                    body=body,
                 ))
                 time.sleep(answer.delay)
                 self.send_response(answer.status)

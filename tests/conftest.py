@@ -64,7 +64,7 @@ def make_app(upstream, image_dir, tmp_path):
 
     def build(**overrides):
         settings = {
-            "PROVIDER": "magicstudio",
+            "PROVIDER": ("magicstudio",),
             "MAGICSTUDIO_URL": upstream.url,
             "IMAGE_DIR": str(image_dir),
             "STATE_DIR": str(tmp_path / "state"),

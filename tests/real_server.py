@@ -7,6 +7,7 @@ import os
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -43,7 +44,7 @@ def get(url: str, timeout: float = 10, headers: dict[str, str] | None = None) ->
 def wait_until_serving(base_url: str, process: subprocess.Popen, seconds: float = 20) -> None:
     give_up = time.monotonic() + seconds
     while time.monotonic() < give_up:
-        assert process.poll() is None, process.stdout.read()
+        assert process.poll() is None, process.stdout.read() if process.stdout else "it exited"
         try:
             get(base_url + "/", timeout=1)
             return
@@ -65,12 +66,21 @@ def start(command: list[str], env: dict[str, str], open_files: int | None = None
 
 def serve(processes: list, image_dir: Path, workers: int = 2, open_files: int | None = None,
           **settings: str) -> str:
-    """Start `python main.py` with ``workers`` worker processes; return its base URL."""
+    """Start `python main.py` with ``workers`` worker processes; return its base URL.
+
+    Its output goes to a temporary file, not to a pipe: nobody reads the pipe while the test
+    runs, and a server that logs a lot blocked on it (a whole worker stood still)."""
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
-    process = start(COMMANDS["python main.py"],
-                    environment(image_dir, port, WEB_CONCURRENCY=str(workers), **settings),
-                    open_files)
+    log_file = tempfile.NamedTemporaryFile("w", prefix=f"artproxy-server-{port}-", suffix=".log",
+                                           delete=False)
+    process = subprocess.Popen(
+        COMMANDS["python main.py"], cwd=PROJECT_DIR,
+        env=environment(image_dir, port, WEB_CONCURRENCY=str(workers), **settings),
+        stdout=log_file, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        preexec_fn=(lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files)))
+        if open_files else None)
+    log_file.close()  # the child has its own copy
     processes.append(process)
     wait_until_serving(base_url, process)
     return base_url

@@ -34,3 +34,11 @@ def test_emfile_is_found_however_requests_wraps_it():
     assert capacity.out_of_descriptors(wrapped)
     assert not capacity.out_of_descriptors(requests.ConnectionError("refused"))
     assert not capacity.out_of_descriptors(OSError(errno.ECONNREFUSED, "refused"))
+
+
+def test_large_allocations_are_kept_on_glibc():
+    # On the Linux this runs on (glibc), mallopt accepts both settings; elsewhere it is a no-op.
+    import platform
+
+    kept = capacity.keep_large_allocations()
+    assert kept == (platform.system() == "Linux" and platform.libc_ver()[0] == "glibc")

@@ -12,7 +12,7 @@ import config
 
 def test_defaults_match_the_documented_service():
     defaults = config.defaults()
-    assert defaults["PROVIDER"] == "magicstudio"
+    assert defaults["PROVIDER"] == ("magicstudio",)
     assert defaults["MAGICSTUDIO_URL"] == "https://ai-api.magicstudio.com/api/ai-art-generator"
     assert defaults["UPSTREAM_TIMEOUT"] == 60
     assert defaults["IMAGE_TTL"] == 120

@@ -21,7 +21,11 @@ from web.errors import register_error_handlers
 from web.fast_path import StoredImageFastPath
 from web.health import health
 from web.images import images
-from web.responses import add_security_headers, drop_misplaced_retry_after, options_without_a_body
+from web.responses import (
+    add_security_headers,
+    drop_misplaced_retry_after,
+    options_without_a_body,
+)
 
 
 def init_app(app: Flask) -> None:

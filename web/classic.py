@@ -1,15 +1,19 @@
-"""The classic API: ``GET /generate`` (base64 JSON) and ``GET /image`` (a stored image's URL)."""
+"""The classic API: ``GET /generate`` (base64 JSON), ``GET /image`` (a stored image's URL) and
+``GET /styles`` (the style presets)."""
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 from werkzeug.exceptions import MethodNotAllowed
 
 from errors import BadPrompt
+from generator_client import ImageOptions
+from options import STYLES, parse_options
+from service import RenderedImage
 from web.access import require_premium_key
-from web.limits import generating
+from web.limits import generating, unlimited
 from web.responses import base64_json_response, no_store, service
 
 classic = Blueprint("classic", __name__)
@@ -19,12 +23,12 @@ classic = Blueprint("classic", __name__)
 def head_never_generates() -> None:
     # Flask answers HEAD by running the GET view; here that would call the upstream (and store
     # an image) only to throw the body away.
-    if request.method == "HEAD":
+    if request.method == "HEAD" and request.endpoint != "classic.styles":
         raise MethodNotAllowed(valid_methods=["GET", "OPTIONS"])
 
 
 def read_prompt(missing_message: str) -> str:
-    """The one place request input is checked: ``p`` must be present, not blank, not too long."""
+    """``p`` must be present, not blank, not too long (before any style words are added)."""
     prompt = request.args.get("p", "").strip()
     if not prompt:
         raise BadPrompt(missing_message)
@@ -34,12 +38,23 @@ def read_prompt(missing_message: str) -> str:
     return prompt
 
 
+def read_options() -> ImageOptions:
+    return parse_options(request.args, current_app.config["PROVIDER"])
+
+
+def with_provider(response: Response, rendered: RenderedImage) -> Response:
+    response.headers["X-Artproxy-Provider"] = rendered.provider
+    return no_store(response)
+
+
 @classic.get("/generate")
 @generating
 def generate():
     prompt = read_prompt("Prompt is required")
-    png = service().generate_png(prompt)
-    return no_store(base64_json_response(png, "image/png"))
+    rendered = service().render(prompt, read_options())
+    return with_provider(base64_json_response(rendered.data, rendered.format.mime, {
+        "provider": rendered.provider, "width": rendered.width, "height": rendered.height,
+    }), rendered)
 
 
 @classic.get("/image")
@@ -47,10 +62,21 @@ def generate():
 @require_premium_key
 def image():
     prompt = read_prompt("No prompt provided")
-    stored = service().generate_and_store(prompt)
-    return no_store(jsonify(
+    rendered, stored = service().render_and_store(prompt, read_options())
+    return with_provider(jsonify(
         url=f"/images/{stored.name}",
         expires_at=datetime.fromtimestamp(stored.expires_at, timezone.utc)
         .isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         expires_in=round(stored.expires_at - service().clock()),
-    ))
+        mime=rendered.format.mime,
+        provider=rendered.provider,
+        width=rendered.width,
+        height=rendered.height,
+    ), rendered)
+
+
+@classic.get("/styles")
+@unlimited
+def styles():
+    return jsonify([{"name": style.name, "label": style.label, "description": style.description}
+                    for style in STYLES.values()])

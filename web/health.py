@@ -35,5 +35,19 @@ def readiness():
     else:
         sweeper = "running" if cleanup.scheduler_running() else "stopped"
     ready = storage["reachable"]
-    body = {"status": "ready" if ready else "unavailable", "storage": storage, "sweeper": sweeper}
+    body = {"status": "ready" if ready else "unavailable", "storage": storage, "sweeper": sweeper,
+            "providers": provider_states()}
     return no_store(jsonify(body)), 200 if ready else 503
+
+
+def provider_states() -> dict[str, dict]:
+    """Each provider's breaker: closed (in use), open (skipped after failures) or half-open
+    (the next call is a trial), with its failures in a row."""
+    states = {}
+    for breaker in service().breakers:
+        try:
+            states[breaker.name] = {"state": breaker.state(),
+                                    "failures_in_a_row": breaker.failures_in_a_row()}
+        except Exception:  # the shared counters are unreachable: say so, do not fail readiness
+            states[breaker.name] = {"state": "unknown", "failures_in_a_row": None}
+    return states

@@ -42,11 +42,25 @@ def unlimited(view: Callable) -> Callable:
     return view
 
 
+class WithoutTraceback(logging.Filter):
+    """Flask-Limiter logs a full traceback for every request while its storage is down; one
+    line each says as much and keeps an outage from flooding the log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info:
+            record.msg = f"{record.msg}: {record.exc_info[1]!r}"
+            record.exc_info = record.exc_text = None
+        return True
+
+
 def init_app(app: Flask, limits_storage) -> None:
     budgets = declared_budgets(app)
     rate = app.config["RATE_LIMIT"]
     if not rate:
         return
+    limiter_log = logging.getLogger("flask-limiter")
+    if not any(isinstance(existing, WithoutTraceback) for existing in limiter_log.filters):
+        limiter_log.addFilter(WithoutTraceback())
     limiter = Limiter(
         # The peer address, or the client's address from X-Forwarded-For once ProxyFix
         # (ARTPROXY_TRUSTED_PROXIES) has vouched for it.

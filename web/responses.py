@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 
 from flask import Response, current_app, request
 
@@ -13,13 +14,15 @@ def service() -> ImageService:
     return current_app.extensions["artproxy"]
 
 
-def base64_json_response(data: bytes, mime: str) -> Response:
-    """``{"img": <base64 of data>, "mime": mime}``, written directly.
+def base64_json_response(data: bytes, mime: str, extra: dict | None = None) -> Response:
+    """``{"img": <base64 of data>, "mime": mime, **extra}``, written directly.
 
     json.dumps would scan megabytes of base64 for characters to escape, and base64 has none:
     skipping that scan raised /generate from 38 to 43 req/s in bench/ target 1 (before fpng).
+    Only the small ``extra`` fields go through json.dumps.
     """
-    body = b'{"img":"' + base64.b64encode(data) + b'","mime":"' + mime.encode("ascii") + b'"}'
+    tail = json.dumps({"mime": mime, **(extra or {})}, separators=(",", ":"))[1:]
+    body = b'{"img":"' + base64.b64encode(data) + b'",' + tail.encode("utf-8")
     return current_app.response_class(body, mimetype="application/json")
 
 

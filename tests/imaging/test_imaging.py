@@ -7,6 +7,7 @@ import io
 import pytest
 from PIL import Image
 
+import imaging
 import imaging.checks
 import imaging.png
 from errors import BadUpstreamImage
@@ -30,16 +31,20 @@ def test_png_is_lossless_for_every_mode(mode):
         assert same_pixels(png, source)
 
 
+def as_png(data: bytes) -> bytes:
+    return imaging.png_from_upstream(data, imaging.open_checked(data, max_pixels=10**6))
+
+
 @pytest.mark.parametrize("image_format", ["JPEG", "WEBP", "GIF", "BMP"])
 def test_other_formats_become_png(image_format):
     data = encoded(Image.new("RGB", (20, 10), (1, 2, 3)), image_format)
-    png = decode_png(imaging.png_from_upstream(data, max_pixels=10**6))
+    png = decode_png(as_png(data))
     assert same_pixels(png, Image.open(io.BytesIO(data)))
 
 
 def test_a_png_is_returned_byte_for_byte():
     data = png_bytes()
-    assert imaging.png_from_upstream(data, max_pixels=10**6) is data
+    assert as_png(data) is data
 
 
 @pytest.mark.parametrize("data", [b"", b"<html></html>", b"\x89PNG\r\n\x1a\n", jpeg_bytes()[:300]])
@@ -90,6 +95,6 @@ def test_colour_profile_survives_the_fast_encoder():
     buffer = io.BytesIO()
     grainy_photo("RGB").save(buffer, format="JPEG", icc_profile=profile)
     upstream_jpeg = Image.open(io.BytesIO(buffer.getvalue()))
-    decoded = decode_png(imaging.png_from_upstream(buffer.getvalue(), 10**6))
+    decoded = decode_png(as_png(buffer.getvalue()))
     assert decoded.info["icc_profile"] == profile
     assert same_pixels(decoded, upstream_jpeg.convert("RGB"))

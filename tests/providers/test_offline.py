@@ -45,7 +45,7 @@ def test_pictures_are_smooth_not_noise():
 
 
 def test_the_service_runs_on_the_offline_provider(make_app, no_network):
-    client = make_app(PROVIDER="offline").test_client()
+    client = make_app(PROVIDER=("offline",)).test_client()
     png = png_from_json(client.get("/generate?p=castle").get_json())
     assert png.size == (512, 512)
     url = client.get("/image?p=castle").get_json()["url"]
@@ -54,4 +54,4 @@ def test_the_service_runs_on_the_offline_provider(make_app, no_network):
 
 def test_unknown_provider_is_refused_at_startup(make_app):
     with pytest.raises(ConfigError, match="ARTPROXY_PROVIDER='dalle' is not valid.*magicstudio, offline"):
-        make_app(PROVIDER="dalle")
+        make_app(PROVIDER=("dalle",))

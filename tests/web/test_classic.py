@@ -132,7 +132,7 @@ def test_a_bug_answers_json_500_without_a_traceback(app, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("secret internal detail")
 
-    monkeypatch.setattr(app.extensions["artproxy"], "generate_png", broken)
+    monkeypatch.setattr(app.extensions["artproxy"], "render", broken)
     response = app.test_client().get("/generate?p=x")
     assert response.status_code == 500
     assert response.get_json() == {"error": "Internal server error", "code": "internal_error"}
@@ -143,8 +143,9 @@ def test_readiness_reports_file_storage_and_sweeper(make_app, clock):
     client = make_app(CLOCK=clock, SWEEP_ENABLED=True, SWEEP_INTERVAL=60).test_client()
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.get_json() == {"status": "ready", "sweeper": "running",
-                                   "storage": {"kind": "file", "reachable": True}}
+    assert response.get_json() == {
+        "status": "ready", "sweeper": "running", "storage": {"kind": "file", "reachable": True},
+        "providers": {"magicstudio": {"state": "closed", "failures_in_a_row": 0}}}
 
 
 def test_readiness_is_503_when_the_image_folder_cannot_be_made(client, image_dir):

@@ -73,7 +73,7 @@ def test_every_route_of_the_app_declares_its_budget(app):
     budgets = limits.declared_budgets(app)
     assert budgets == {"health.alive": None, "health.readiness": None,
                        "classic.generate": "generating", "classic.image": "generating",
-                       "images.stored_image": None}
+                       "classic.styles": None, "images.stored_image": None}
 
 
 def test_a_stalled_redis_never_turns_generate_into_a_500(image_dir, processes, redis_server):

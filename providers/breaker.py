@@ -1,0 +1,112 @@
+"""A circuit breaker around a provider: skip an upstream that keeps failing, then try it again.
+
+After ``failures_to_open`` failures in a row the provider is skipped for ``cooldown_seconds``;
+then one trial call decides: success closes the breaker, failure opens it again. Its state
+lives in the deployment's shared counters (the same store as the rate limits: SQLite for one
+instance, Redis for several), so every worker process and instance sees the same breaker.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from typing import Any, Callable
+
+from errors import UpstreamError
+from generator_client import GeneratedImage, ImageOptions, Provider
+
+log = logging.getLogger("artproxy")
+
+# Failures in a row are remembered this long without a new one; a quiet day starts afresh.
+FAILURE_MEMORY_SECONDS = 3600
+# After the shared counters fail (Redis down or stalled), they are not asked again for this long.
+COUNTERS_RETRY_SECONDS = 5
+
+
+class ProviderSkipped(UpstreamError):
+    """The breaker is open: the upstream was not called. Come back when it may be tried again."""
+
+    status_code = 503
+    code = "upstream_resting"
+    skipped = True
+
+    def __init__(self, name: str, retry_after_seconds: int):
+        super().__init__(f"The image generator {name} is resting after repeated failures")
+        self.retry_after_seconds = retry_after_seconds
+
+
+class CircuitBreaker:
+    def __init__(self, provider: Provider, counters, prefix: str, failures_to_open: int,
+                 cooldown_seconds: float, trial_seconds: float,
+                 clock: Callable[[], float] = time.time):
+        self.provider = provider
+        self.name = provider.name
+        self.counters = counters  # a limits Storage: incr / get / get_expiry / clear, shared
+        self.key = f"{prefix}breaker:{provider.name}:"
+        self.failures_to_open = failures_to_open
+        self.cooldown_seconds = cooldown_seconds
+        self.trial_seconds = trial_seconds  # how long one trial call may take before another
+        self.clock = clock
+        self._counters_down_until = 0.0  # monotonic time until which the counters are not asked
+
+    def generate(self, prompt: str, options: ImageOptions) -> GeneratedImage:
+        if not self._safely(self._may_call, default=True):
+            resting = self._safely(self._open_until, default=0) - self.clock()
+            raise ProviderSkipped(self.name, max(1, math.ceil(resting)))
+        try:
+            generated = self.provider.generate(prompt, options)
+        except UpstreamError:
+            self._safely(self._record_failure)
+            raise
+        self._safely(self._record_success)
+        return generated
+
+    def _may_call(self) -> bool:
+        state = self.state()
+        return state == "closed" or (state == "half-open" and self._take_trial())
+
+    def _safely(self, step: Callable[[], Any], default: Any = None) -> Any:
+        # The breaker is an optimisation: if its shared counters cannot be reached (Redis
+        # down), calls go through as if it were closed rather than fail, and the counters are
+        # left alone for a while, so a stalled Redis costs one timeout, not one per step.
+        if time.monotonic() < self._counters_down_until:
+            return default
+        try:
+            return step()
+        except Exception as error:
+            self._counters_down_until = time.monotonic() + COUNTERS_RETRY_SECONDS
+            log.warning("circuit breaker for %s is off for %s s: its counters failed (%s)",
+                        self.name, COUNTERS_RETRY_SECONDS, error)
+            return default
+
+    def state(self) -> str:
+        if self._open_until() > self.clock():
+            return "open"
+        if self.failures_in_a_row() >= self.failures_to_open:
+            return "half-open"
+        return "closed"
+
+    def failures_in_a_row(self) -> int:
+        return self.counters.get(self.key + "failures")
+
+    def _open_until(self) -> float:
+        return self.counters.get_expiry(self.key + "open") if self.counters.get(self.key + "open") else 0
+
+    def _take_trial(self) -> bool:
+        # The first caller after the cooldown gets the trial; the others are skipped until it ends.
+        return self.counters.incr(self.key + "trial", max(1, round(self.trial_seconds))) == 1
+
+    def _record_failure(self) -> None:
+        failures = self.counters.incr(self.key + "failures", FAILURE_MEMORY_SECONDS)
+        if failures >= self.failures_to_open:
+            self.counters.clear(self.key + "open")
+            self.counters.incr(self.key + "open", max(1, round(self.cooldown_seconds)))
+            self.counters.clear(self.key + "trial")
+            log.warning("provider %s failed %d times in a row: skipped for %s s",
+                        self.name, failures, self.cooldown_seconds)
+
+    def _record_success(self) -> None:
+        if self.counters.get(self.key + "failures"):
+            self.counters.clear(self.key + "failures")
+            self.counters.clear(self.key + "trial")

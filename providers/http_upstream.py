@@ -1,0 +1,147 @@
+"""What every HTTP upstream needs, written once: a session, one deadline, bounded bodies, and
+the mapping from transport failures and statuses to artproxy's named errors."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from typing import Iterator
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    HTTPError,
+    NewConnectionError,
+    ReadTimeoutError,
+)
+from urllib3.util.retry import Retry
+
+from capacity import connections_per_worker, open_file_limit, out_of_descriptors
+from errors import (
+    BadUpstreamImage,
+    ServerBusy,
+    UpstreamBusy,
+    UpstreamRejected,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+
+DEFAULT_RETRY_AFTER_SECONDS = 30
+MAX_RETRY_AFTER_SECONDS = 3600
+CHUNK_BYTES = 64 * 1024
+
+
+def new_session(url: str) -> requests.Session:
+    """One session per upstream, with no transport retries and a pool the size of the worker."""
+    session = requests.Session()
+    # No transport-level retries: a provider decides any retry itself, so a request is never
+    # resent behind its back once generation may have begun.
+    # Upstream connections kept open for reuse: as many as the worker holds requests
+    # (capacity.py), since a smaller pool closes and reopens connections under load, and
+    # urllib3 logs a warning for each one it drops.
+    adapter = HTTPAdapter(max_retries=Retry(total=0, redirect=0, raise_on_status=False),
+                          pool_maxsize=connections_per_worker(open_file_limit()))
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    # Proxy variables are read once here rather than on every call, and ~/.netrc is never
+    # consulted: those per-call lookups showed in profiles of bench/ target 2.
+    session.proxies.update(requests.utils.get_environ_proxies(url))
+    session.trust_env = False
+    return session
+
+
+def time_left(deadline: float) -> float:
+    """Seconds until ``deadline`` (time.monotonic()); UpstreamTimeout once it has passed."""
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise UpstreamTimeout()
+    return remaining
+
+
+def timeouts(connect_timeout: float, deadline: float) -> tuple[float, float]:
+    """(connect, read) for the next call: neither waits past the deadline."""
+    remaining = time_left(deadline)
+    return min(connect_timeout, remaining), remaining
+
+
+@contextlib.contextmanager
+def transport_errors() -> Iterator[None]:
+    """Sending the request: a timeout is 504, anything else unreachable (502), running out
+    of descriptors is our own 503."""
+    try:
+        yield
+    except (requests.ConnectTimeout, requests.ReadTimeout) as error:
+        raise UpstreamTimeout() from error
+    except requests.ConnectionError as error:
+        # With retries off, urllib3 wraps a timeout on a GET in MaxRetryError, which requests
+        # reports as a ConnectionError: look inside, so a GET upstream times out as a POST does.
+        reason = getattr(error.args[0], "reason", None) if error.args else None
+        # NewConnectionError (refused, unreachable) subclasses ConnectTimeoutError in urllib3 2.
+        if isinstance(reason, ReadTimeoutError) or (
+                isinstance(reason, ConnectTimeoutError) and not isinstance(reason, NewConnectionError)):
+            raise UpstreamTimeout() from error
+        if out_of_descriptors(error):
+            raise ServerBusy() from error
+        raise UpstreamUnavailable() from error
+    except requests.RequestException as error:
+        if out_of_descriptors(error):
+            raise ServerBusy() from error  # our limit, not the upstream's fault
+        raise UpstreamUnavailable() from error
+
+
+def raise_for_status(response: requests.Response) -> None:
+    status = response.status_code
+    if status == 200:
+        return
+    if status == 429:
+        raise UpstreamBusy(retry_after_seconds(response.headers.get("Retry-After")))
+    if status >= 500:
+        raise UpstreamUnavailable(f"The image generator failed with status {status}")
+    raise UpstreamRejected(f"The image generator refused the request with status {status}")
+
+
+def read_body(response: requests.Response, deadline: float, max_bytes: int) -> bytes:
+    """The whole body, within ``max_bytes`` and before ``deadline``."""
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise BadUpstreamImage(too_large_message(max_bytes))
+    body = bytearray()
+    try:
+        # read1 returns whatever has arrived; before each read the socket may wait only
+        # what is left of the deadline, so neither a stall nor a slow trickle outlives it.
+        while True:
+            wait_at_most(response, time_left(deadline))
+            piece = response.raw.read1(CHUNK_BYTES, decode_content=True)
+            if not piece:
+                break
+            body += piece
+            if len(body) > max_bytes:
+                raise BadUpstreamImage(too_large_message(max_bytes))
+            # An upstream that streams without pause never makes this read wait, so under
+            # gevent nothing else in the worker would run (GET / waited 7-9.7 s): yield.
+            time.sleep(0)
+    except ReadTimeoutError as error:
+        raise UpstreamTimeout() from error
+    except (HTTPError, OSError) as error:
+        raise BadUpstreamImage("The image generator's answer broke off") from error
+    return bytes(body)
+
+
+def wait_at_most(response: requests.Response, seconds: float) -> None:
+    """Make the next socket read of ``response``'s body wait ``seconds`` at most."""
+    connection = getattr(response.raw, "connection", None)
+    sock = getattr(connection, "sock", None)
+    if sock is not None:
+        sock.settimeout(seconds)
+
+
+def retry_after_seconds(header: str | None) -> int:
+    """Pass the upstream's wait on to our callers when it is a plain number of seconds."""
+    if header and header.strip().isdigit():
+        return max(1, min(int(header.strip()), MAX_RETRY_AFTER_SECONDS))
+    return DEFAULT_RETRY_AFTER_SECONDS
+
+
+def too_large_message(max_bytes: int) -> str:
+    return f"The image generator's answer is larger than {max_bytes} bytes"

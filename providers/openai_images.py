@@ -1,0 +1,96 @@
+"""OpenAI's images API (or any server that speaks it), through the official ``openai`` SDK.
+
+The model draws only a few sizes; the nearest in shape is asked for and the service crops and
+resizes to the exact size. Images come back as base64, never as a URL to fetch.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any, Mapping
+
+import openai
+
+from capacity import out_of_descriptors
+from errors import (
+    BadUpstreamImage,
+    ServerBusy,
+    UpstreamBusy,
+    UpstreamRejected,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+from generator_client import GeneratedImage, ImageOptions
+from providers.http_upstream import retry_after_seconds, too_large_message
+
+# The sizes each model family draws (OpenAI's API reference); others get the gpt-image sizes.
+SIZES = {
+    "dall-e-2": ((256, 256), (512, 512), (1024, 1024)),
+    "dall-e-3": ((1024, 1024), (1792, 1024), (1024, 1792)),
+    "gpt-image": ((1024, 1024), (1536, 1024), (1024, 1536)),
+}
+
+
+class OpenAIProvider:
+    name = "openai"
+
+    def __init__(self, api_key: str, base_url: str, model: str, connect_timeout: float,
+                 read_timeout: float, max_bytes: int):
+        self.model = model
+        self.max_bytes = max_bytes
+        # No SDK retries: fallback and the breaker decide what happens after a failure.
+        self.client = openai.OpenAI(
+            api_key=api_key, base_url=base_url, max_retries=0,
+            timeout=openai.Timeout(read_timeout, connect=connect_timeout))
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> "OpenAIProvider":
+        return cls(config["OPENAI_API_KEY"], config["OPENAI_BASE_URL"], config["OPENAI_MODEL"],
+                   config["UPSTREAM_CONNECT_TIMEOUT"], config["UPSTREAM_TIMEOUT"],
+                   config["MAX_UPSTREAM_BYTES"])
+
+    def generate(self, prompt: str, options: ImageOptions) -> GeneratedImage:
+        arguments: dict[str, Any] = {"model": self.model, "prompt": prompt, "n": 1,
+                                     "size": "x".join(map(str, self.nearest_size(options.size)))}
+        if not self.model.startswith("gpt-image"):
+            arguments["response_format"] = "b64_json"  # gpt-image models only answer base64
+        try:
+            result = self.client.images.generate(**arguments)
+        except openai.APITimeoutError as error:
+            raise UpstreamTimeout() from error
+        except openai.APIConnectionError as error:
+            if out_of_descriptors(error):
+                raise ServerBusy() from error
+            raise UpstreamUnavailable() from error
+        except openai.RateLimitError as error:
+            raise UpstreamBusy(retry_after_seconds(error.response.headers.get("Retry-After"))) from error
+        except openai.APIStatusError as error:
+            if error.status_code >= 500:
+                raise UpstreamUnavailable(
+                    f"The image generator failed with status {error.status_code}") from error
+            raise UpstreamRejected(
+                f"The image generator refused the request with status {error.status_code}") from error
+        return GeneratedImage(data=self.decoded(result), provider=self.name)
+
+    def nearest_size(self, wanted: tuple[int, int] | None) -> tuple[int, int]:
+        family = next((name for name in SIZES if self.model.startswith(name)), "gpt-image")
+        sizes = SIZES[family]
+        if wanted is None:
+            return (1024, 1024) if (1024, 1024) in sizes else sizes[-1]
+        aspect = wanted[0] / wanted[1]
+        # Closest in shape first (less is cropped away), then the smallest that covers the size.
+        return min(sizes, key=lambda size: (abs(size[0] / size[1] - aspect),
+                                            max(0, wanted[0] - size[0]) + max(0, wanted[1] - size[1]),
+                                            size[0] * size[1]))
+
+    def decoded(self, result) -> bytes:
+        encoded = result.data[0].b64_json if result.data else None
+        if not encoded:
+            raise BadUpstreamImage("The image generator answered without an image")
+        if len(encoded) * 3 // 4 > self.max_bytes:
+            raise BadUpstreamImage(too_large_message(self.max_bytes))
+        try:
+            return base64.b64decode(encoded, validate=True)
+        except (binascii.Error, ValueError) as error:
+            raise BadUpstreamImage("The image generator's base64 is not valid") from error

@@ -1,0 +1,80 @@
+"""The openai provider, through the official SDK, against a real local server playing OpenAI."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+
+import pytest
+
+from testing import free_port
+from testing.fake_upstream import Answer, png_bytes
+from tests.real_server import COMMANDS, PROJECT_DIR, environment
+
+
+def openai_answer(image: bytes) -> Answer:
+    body = json.dumps({"created": 1, "data": [{"b64_json": base64.b64encode(image).decode()}]})
+    return Answer(body=body.encode(), headers={"Content-Type": "application/json"})
+
+
+@pytest.fixture
+def openai_app(make_app, upstream):
+    def build(**overrides):
+        settings = dict(PROVIDER=("openai",), OPENAI_API_KEY="sk-test-secret",
+                        OPENAI_BASE_URL=upstream.url.rsplit("/", 2)[0] + "/v1")
+        settings.update(overrides)
+        return make_app(**settings)
+
+    return build
+
+
+def test_an_image_is_asked_for_as_base64_at_the_nearest_size(openai_app, upstream):
+    upstream.default_answer = openai_answer(png_bytes(size=(1536, 1024)))
+    response = openai_app().test_client().get("/generate?p=harbour&aspect=16:9")
+    assert response.status_code == 200
+    assert (response.get_json()["width"], response.get_json()["height"]) == (1024, 576)
+    request = upstream.received[0]
+    assert request.path == "/v1/images/generations"
+    headers = {name.lower(): value for name, value in request.headers.items()}
+    assert headers["authorization"] == "Bearer sk-test-secret"
+    assert request.json() == {"model": "gpt-image-1", "prompt": "harbour", "n": 1,
+                              "size": "1536x1024"}
+
+
+def test_older_models_are_asked_for_base64_explicitly(openai_app, upstream):
+    upstream.default_answer = openai_answer(png_bytes(size=(1024, 1792)))
+    client = openai_app(OPENAI_MODEL="dall-e-3").test_client()
+    assert client.get("/generate?p=x&aspect=9:16").status_code == 200
+    sent = upstream.received[0].json()
+    assert sent["response_format"] == "b64_json" and sent["size"] == "1024x1792"
+
+
+@pytest.mark.parametrize("answer, status", [
+    (Answer(status=429, headers={"Retry-After": "12", "Content-Type": "application/json"},
+            body=b'{"error": {"message": "slow down"}}'), 503),
+    (Answer(status=500, body=b'{"error": {"message": "oops"}}',
+            headers={"Content-Type": "application/json"}), 502),
+    (Answer(status=400, body=b'{"error": {"message": "no"}}',
+            headers={"Content-Type": "application/json"}), 502),
+    (Answer(body=b'{"data": []}', headers={"Content-Type": "application/json"}), 502),
+    (Answer(body=b'{"data": [{"b64_json": "@@@"}]}', headers={"Content-Type": "application/json"}), 502),
+    (Answer(delay=2), 504),
+])
+def test_failures_map_as_for_every_provider(openai_app, upstream, answer, status):
+    client = openai_app(UPSTREAM_TIMEOUT=0.5).test_client()
+    upstream.will_answer(answer)
+    response = client.get("/generate?p=x")
+    assert response.status_code == status
+    if status == 503:
+        assert response.headers["Retry-After"] == "12"
+    assert len(upstream.received) == 1  # the SDK's own retries are off
+
+
+@pytest.mark.parametrize("command", COMMANDS.values(), ids=COMMANDS.keys())
+def test_choosing_openai_without_a_key_stops_startup_with_exit_2(image_dir, command):
+    env = environment(image_dir, free_port(), ARTPROXY_PROVIDER="magicstudio,openai")
+    result = subprocess.run(command, cwd=PROJECT_DIR, env=env, capture_output=True, text=True,
+                            timeout=30)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "artproxy: ARTPROXY_OPENAI_API_KEY must be set to use the openai provider"
