@@ -156,6 +156,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Largest image accepted from the upstream, in pixels (decompression-bomb guard)."),
     Setting("LOSSY_QUALITY", 90, quality,
             "Quality (1-100) of `format=webp` and `format=jpeg` images."),
+    Setting("MAX_IMAGES_PER_REQUEST", 4, positive_int,
+            "Most images one OpenAI-style request may ask for (`n`); each counts against the "
+            "rate limit."),
     Setting("MAX_PROMPT_CHARS", 1000, positive_int,
             "Longest prompt accepted; longer prompts get 400 without calling the upstream."),
     Setting("IMAGE_DIR", "images", str,

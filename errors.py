@@ -3,6 +3,7 @@
     ArtproxyError                 500 internal_error
     ├── BadInput                  400 bad_input
     │   ├── BadPrompt             400 invalid_prompt
+    │   ├── BadImage              400 invalid_image
     │   └── BadOption             400 invalid_<option>, unknown_style, ...
     ├── Unauthorized              401 unauthorized
     ├── OriginNotAllowed          403 origin_not_allowed
@@ -48,6 +49,13 @@ class BadInput(ArtproxyError):
     status_code = 400
     code = "bad_input"
     message = "The request is not valid"
+    param: str | None = None  # the input at fault, when there is one
+
+
+class BadImage(BadInput):
+    """An image the caller sent (an edit's image or mask) cannot be used."""
+
+    code = "invalid_image"
 
 
 class BadPrompt(BadInput):
@@ -57,9 +65,10 @@ class BadPrompt(BadInput):
 class BadOption(BadInput):
     """One image option is not valid; ``code`` says which and how, for clients to act on."""
 
-    def __init__(self, code: str, message: str):
+    def __init__(self, code: str, message: str, param: str | None = None):
         super().__init__(message)
         self.code = code
+        self.param = param
 
 
 class Unauthorized(ArtproxyError):

@@ -68,6 +68,15 @@ class Provider(Protocol):
         ...
 
 
+class Editor(Protocol):
+    """A provider whose upstream edits images itself (openai); the others are composited."""
+
+    def edit(self, prompt: str, image_png: bytes, mask_png: bytes,
+             options: ImageOptions) -> GeneratedImage:
+        """The upstream's edit of ``image_png`` where ``mask_png`` is transparent."""
+        ...
+
+
 # name -> "module:Class"; imported only when chosen, so an unused provider costs nothing.
 PROVIDERS: dict[str, str] = {
     "magicstudio": "providers.magicstudio:MagicStudioProvider",
@@ -99,7 +108,8 @@ def create_provider(name: str, config: Mapping[str, Any]) -> Provider:
 def create_chain(config: Mapping[str, Any], counters, clock: Callable[[], float]):
     """The configured providers in order, each with its answers checked, behind a breaker and
     merging identical calls;
-    returns the chain (a provider) and the breakers, whose state /healthz reports.
+    returns the chain (a provider), the breakers (whose state /healthz reports) and the bare
+    providers by name (for the ones that can also edit an image).
 
     ``counters`` is a ``limits`` Storage every process shares (the store's limits_storage),
     where the breakers keep their state."""
@@ -109,9 +119,10 @@ def create_chain(config: Mapping[str, Any], counters, clock: Callable[[], float]
     from providers.merged import MergedCalls
 
     check_providers(config)
-    guarded, breakers = [], []
+    guarded, breakers, bare = [], [], {}
     for name in config["PROVIDER"]:
-        checked = CheckedImages(create_provider(name, config), config["MAX_IMAGE_PIXELS"])
+        bare[name] = create_provider(name, config)
+        checked = CheckedImages(bare[name], config["MAX_IMAGE_PIXELS"])
         breaker = CircuitBreaker(
             checked, counters, config["REDIS_PREFIX"],
             failures_to_open=config["PROVIDER_FAILURES"],
@@ -119,4 +130,4 @@ def create_chain(config: Mapping[str, Any], counters, clock: Callable[[], float]
             trial_seconds=config["UPSTREAM_TIMEOUT"] + 5, clock=clock)
         breakers.append(breaker)
         guarded.append(MergedCalls(breaker) if config["MERGE_IDENTICAL_CALLS"] else breaker)
-    return FallbackChain(guarded), breakers
+    return FallbackChain(guarded), breakers, bare

@@ -62,7 +62,7 @@ def parse_options(query: Mapping[str, str], providers: Collection[str]) -> Image
     """ImageOptions from query parameters (``size``, ``aspect``, ``style``, ``transparent``,
     ``format``, ``seed``, ``provider``); BadOption for the first bad one."""
     if query.get("size") and query.get("aspect"):
-        raise BadOption("size_and_aspect", "Give size or aspect, not both")
+        raise BadOption("size_and_aspect", "Give size or aspect, not both", "aspect")
     size = parse_size(query["size"]) if query.get("size") else None
     if query.get("aspect"):
         size = aspect_size(query["aspect"])
@@ -71,7 +71,7 @@ def parse_options(query: Mapping[str, str], providers: Collection[str]) -> Image
     if transparent and not FORMATS[image_format].has_alpha:
         raise BadOption("transparent_format",
                         f"transparent=true needs a format with transparency (png or webp), "
-                        f"not {image_format}")
+                        f"not {image_format}", "transparent")
     return ImageOptions(
         width=size[0] if size else None,
         height=size[1] if size else None,
@@ -91,13 +91,14 @@ def parse_size(raw: str) -> tuple[int, int]:
             return size
     raise BadOption("invalid_size",
                     f"size must be WIDTHxHEIGHT with each side from {MIN_SIDE} to {MAX_SIDE}, "
-                    f"e.g. 768x512; got {raw!r}")
+                    f"e.g. 768x512; got {raw!r}", "size")
 
 
 def aspect_size(raw: str) -> tuple[int, int]:
     """The pixel size of an aspect ratio, with its long side ASPECT_LONG_SIDE."""
     if raw not in ASPECTS:
-        raise BadOption("invalid_aspect", f"aspect must be one of {' '.join(ASPECTS)}; got {raw!r}")
+        raise BadOption("invalid_aspect", f"aspect must be one of {' '.join(ASPECTS)}; got {raw!r}",
+                        "aspect")
     across, down = (int(part) for part in raw.split(":"))
     if across >= down:
         return ASPECT_LONG_SIDE, round(ASPECT_LONG_SIDE * down / across)
@@ -109,7 +110,8 @@ def parse_format(raw: str) -> str:
     if name == "jpg":
         name = "jpeg"
     if name not in FORMATS:
-        raise BadOption("invalid_format", f"format must be one of {', '.join(FORMATS)}; got {raw!r}")
+        raise BadOption("invalid_format", f"format must be one of {', '.join(FORMATS)}; got {raw!r}",
+                        "format")
     return name
 
 
@@ -118,18 +120,21 @@ def parse_boolean(parameter: str, raw: str) -> bool:
         return True
     if raw.lower() in FALSE:
         return False
-    raise BadOption(f"invalid_{parameter}", f"{parameter} must be true, false, 1 or 0; got {raw!r}")
+    raise BadOption(f"invalid_{parameter}", f"{parameter} must be true, false, 1 or 0; got {raw!r}",
+                    parameter)
 
 
 def parse_seed(raw: str) -> int:
     if raw.isdigit() and int(raw) <= MAX_SEED:
         return int(raw)
-    raise BadOption("invalid_seed", f"seed must be a whole number from 0 to {MAX_SEED}; got {raw!r}")
+    raise BadOption("invalid_seed", f"seed must be a whole number from 0 to {MAX_SEED}; got {raw!r}",
+                    "seed")
 
 
 def parse_style(raw: str) -> str:
     if raw not in STYLES:
-        raise BadOption("unknown_style", f"style must be one of {', '.join(STYLES)}; got {raw!r}")
+        raise BadOption("unknown_style", f"style must be one of {', '.join(STYLES)}; got {raw!r}",
+                        "style")
     return raw
 
 
@@ -137,7 +142,7 @@ def parse_provider(raw: str, providers: Collection[str]) -> str:
     if raw not in providers:
         raise BadOption("unknown_provider",
                         f"provider must be one of the configured ones: {', '.join(providers)}; "
-                        f"got {raw!r}")
+                        f"got {raw!r}", "provider")
     return raw
 
 

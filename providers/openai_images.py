@@ -51,12 +51,26 @@ class OpenAIProvider:
                    config["MAX_UPSTREAM_BYTES"])
 
     def generate(self, prompt: str, options: ImageOptions) -> GeneratedImage:
+        return self._call(self.client.images.generate, self._arguments(prompt, options.size))
+
+    def edit(self, prompt: str, image_png: bytes, mask_png: bytes,
+             options: ImageOptions) -> GeneratedImage:
+        """OpenAI's own edit: redraws where ``mask_png`` is transparent."""
+        arguments = self._arguments(prompt, options.size)
+        arguments.update(image=("image.png", image_png, "image/png"),
+                         mask=("mask.png", mask_png, "image/png"))
+        return self._call(self.client.images.edit, arguments)
+
+    def _arguments(self, prompt: str, size: tuple[int, int] | None) -> dict[str, Any]:
         arguments: dict[str, Any] = {"model": self.model, "prompt": prompt, "n": 1,
-                                     "size": "x".join(map(str, self.nearest_size(options.size)))}
+                                     "size": "x".join(map(str, self.nearest_size(size)))}
         if not self.model.startswith("gpt-image"):
             arguments["response_format"] = "b64_json"  # gpt-image models only answer base64
+        return arguments
+
+    def _call(self, method, arguments: dict[str, Any]) -> GeneratedImage:
         try:
-            result = self.client.images.generate(**arguments)
+            result = method(**arguments)
         except openai.APITimeoutError as error:
             raise UpstreamTimeout() from error
         except openai.APIConnectionError as error:

@@ -141,6 +141,8 @@ def parse_multipart(content_type: str, body: bytes) -> dict[str, str]:
         f"Content-Type: {content_type}\r\n\r\n".encode() + body, policy=email.policy.HTTP
     )
     return {
-        part.get_param("name", header="content-disposition"): part.get_payload(decode=True).decode()
+        # File parts (an edit's image) are binary: kept readable, the raw body has the bytes.
+        part.get_param("name", header="content-disposition"):
+            part.get_payload(decode=True).decode("utf-8", "replace")
         for part in message.iter_parts()
     }

@@ -3,6 +3,7 @@
     health.py     GET /, GET /healthz
     classic.py    GET /generate, GET /image
     images.py     GET /images/<name>
+    openai_v1/    the OpenAI-compatible API: /v1/images/generations, /v1/images/edits, /v1/models
     fast_path.py  plain GETs of stored images answered below Flask, as images.py would
     access.py     CORS, the origin guard, API keys
     limits.py     rate limits declared per view, counted where all processes see them
@@ -21,6 +22,7 @@ from web.errors import register_error_handlers
 from web.fast_path import StoredImageFastPath
 from web.health import health
 from web.images import images
+from web.openai_v1 import v1
 from web.responses import (
     add_security_headers,
     drop_misplaced_retry_after,
@@ -33,8 +35,10 @@ def init_app(app: Flask) -> None:
     register_error_handlers(app)
     # "/images//name" is no image: a 404, not a redirect to a path the client did not ask for.
     app.url_map.merge_slashes = False
-    for blueprint in (health, classic, images):
+    for blueprint in (health, classic, images, v1):
         app.register_blueprint(blueprint)
+    # An edit uploads an image and a mask, each within the upstream's byte limit.
+    app.config["MAX_CONTENT_LENGTH"] = 2 * app.config["MAX_UPSTREAM_BYTES"] + 2**20
     access.init_app(app)
     limits.init_app(app, service.store.limits_storage())
     app.after_request(add_security_headers)

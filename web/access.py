@@ -54,12 +54,17 @@ def own_origin() -> str:
 def require_premium_key(view):
     @functools.wraps(view)
     def checked_view(*args, **kwargs):
-        keys = current_app.config["PREMIUM_KEYS"]
-        if keys and not any_key_matches(presented_key(), keys):
-            raise Unauthorized()
+        check_premium_key()
         return view(*args, **kwargs)
 
     return checked_view
+
+
+def check_premium_key() -> None:
+    """Unauthorized unless a configured key was presented (or none is configured)."""
+    keys = current_app.config["PREMIUM_KEYS"]
+    if keys and not any_key_matches(presented_key(), keys):
+        raise Unauthorized()
 
 
 def presented_key() -> str:

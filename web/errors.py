@@ -1,7 +1,10 @@
-"""The classic API's error shape, ``{"error": <sentence>, "code": <stable code>}``, for every failure.
+"""Every failure becomes an answer here, in the shape of the API that was called.
 
-Errors are raised anywhere (domain or web) and rendered only here. The log line for a server-
-side failure names the cause the domain chained with ``raise ... from``; the JSON never does.
+The classic API answers ``{"error": <sentence>, "code": <stable code>}``; the OpenAI-compatible
+API under ``/v1/`` answers OpenAI's ``{"error": {"message", "type", "param", "code"}}`` (its
+renderer is in web/openai_v1/errors.py). Errors are raised anywhere (domain or web) and
+rendered only here. The log line for a server-side failure names the cause the domain chained
+with ``raise ... from``; the JSON never does.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from typing import Callable
 
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
@@ -17,6 +21,26 @@ from capacity import out_of_descriptors
 from errors import ArtproxyError, ServerBusy
 
 log = logging.getLogger("artproxy")
+
+ErrorRenderer = Callable[[ArtproxyError, type[Response]], Response]
+# Path prefix -> how that API shows an error; anything else gets the classic shape.
+ERROR_SHAPES: dict[str, ErrorRenderer] = {}
+
+
+class HTTPFailure(ArtproxyError):
+    """A Werkzeug HTTPException (404, 405, 413, 416 ...) as an ArtproxyError, so every shape
+    renders both alike."""
+
+    def __init__(self, error: HTTPException):
+        super().__init__(error.description or error.name)
+        self.status_code = error.code or 500
+        self.code = code_for(error)
+        # Keep what Werkzeug set for us, such as Allow on a 405 or Content-Range on a 416.
+        self._headers = {name: value for name, value in error.get_headers()
+                         if name.lower() not in ("content-type", "content-length")}
+
+    def headers(self) -> dict[str, str]:
+        return self._headers
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -27,21 +51,11 @@ def register_error_handlers(app: Flask) -> None:
 
 def render_artproxy_error(error: ArtproxyError) -> Response:
     log_failure(error, f"{request.method} {request.path}")
-    return error_response(error)
+    return render_error(error)
 
 
 def render_http_error(error: HTTPException) -> Response:
-    return http_error_response(error)
-
-
-def http_error_response(error: HTTPException, response_class: type[Response] = Response) -> Response:
-    response = json_error(error.code or 500, error.description or error.name, code_for(error),
-                          response_class=response_class)
-    # Keep what Werkzeug set for us, such as Allow on a 405 or Content-Range on a 416.
-    for name, value in error.get_headers():
-        if name.lower() not in ("content-type", "content-length"):
-            response.headers[name] = value
-    return response
+    return render_error(HTTPFailure(error))
 
 
 def render_unexpected_error(error: Exception) -> Response:
@@ -49,13 +63,25 @@ def render_unexpected_error(error: Exception) -> Response:
         busy = ServerBusy()
         log.warning("%s %s -> 503 %s: out of file descriptors", request.method, request.path,
                     busy.code)
-        return error_response(busy)
+        return render_error(busy)
     log.exception("unhandled error on %s %s", request.method, request.path)
-    return json_error(500, ArtproxyError.message, ArtproxyError.code)
+    return render_error(ArtproxyError())
+
+
+def render_error(error: ArtproxyError) -> Response:
+    """``error`` in the shape of the API the current request called."""
+    for prefix, renderer in ERROR_SHAPES.items():
+        if request.path.startswith(prefix):
+            return renderer(error, Response)
+    return error_response(error)
 
 
 def error_response(error: ArtproxyError, response_class: type[Response] = Response) -> Response:
     return json_error(error.status_code, error.message, error.code, error.headers(), response_class)
+
+
+def http_error_response(error: HTTPException, response_class: type[Response] = Response) -> Response:
+    return error_response(HTTPFailure(error), response_class)
 
 
 def json_error(status_code: int, message: str, code: str, headers: dict[str, str] | None = None,

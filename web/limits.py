@@ -22,11 +22,12 @@ from flask_limiter import Limiter, RateLimitExceeded
 from flask_limiter.util import get_remote_address
 
 from errors import RateLimited
-from web.errors import error_response
+from web.errors import render_error
 
 log = logging.getLogger("artproxy")
 
 BUDGET_ATTRIBUTE = "artproxy_budget"
+COST_ATTRIBUTE = "artproxy_cost"
 GENERATING = "generating"
 
 
@@ -34,6 +35,15 @@ def generating(view: Callable) -> Callable:
     """The view calls an upstream: it spends the client's ARTPROXY_RATE_LIMIT budget."""
     setattr(view, BUDGET_ATTRIBUTE, GENERATING)
     return view
+
+
+def generating_per_image(images_asked: Callable[[], int]) -> Callable[[Callable], Callable]:
+    """Like @generating, but a request costs as many as the images it asks for."""
+    def declare(view: Callable) -> Callable:
+        setattr(view, COST_ATTRIBUTE, images_asked)
+        return generating(view)
+
+    return declare
 
 
 def unlimited(view: Callable) -> Callable:
@@ -76,12 +86,14 @@ def init_app(app: Flask, limits_storage) -> None:
         swallow_errors=True,
     )
     app.extensions["artproxy_limiter"] = limiter
-    # One budget for all generating routes: each call costs one upstream generation.
-    shared_limit = limiter.shared_limit(
-        rate, scope=GENERATING, error_message=f"Too many requests: the limit is {rate} per client")
+    # One budget for all generating routes: each image costs one upstream generation.
+    message = f"Too many requests: the limit is {rate} per client"
     for endpoint, budget in budgets.items():
         if budget == GENERATING:
-            app.view_functions[endpoint] = shared_limit(app.view_functions[endpoint])
+            view = app.view_functions[endpoint]
+            shared_limit = limiter.shared_limit(rate, scope=GENERATING, error_message=message,
+                                                cost=getattr(view, COST_ATTRIBUTE, 1))
+            app.view_functions[endpoint] = shared_limit(view)
     app.register_error_handler(RateLimitExceeded, render_rate_limited)
     app.after_request(add_rate_limit_headers)
 
@@ -104,7 +116,7 @@ def render_rate_limited(error: RateLimitExceeded) -> Response:
         # Flask-Limiter rounds the reset time up to the next second; never say more than a window.
         window_seconds = error.limit.limit.get_expiry()
         retry_after = min(window_seconds, max(1, math.ceil(window[1] - time.time())))
-    return error_response(RateLimited(retry_after, error.description))
+    return render_error(RateLimited(retry_after, error.description))
 
 
 def add_rate_limit_headers(response: Response) -> Response:

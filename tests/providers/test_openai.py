@@ -78,3 +78,23 @@ def test_choosing_openai_without_a_key_stops_startup_with_exit_2(image_dir, comm
                             timeout=30)
     assert result.returncode == 2
     assert result.stderr.strip() == "artproxy: ARTPROXY_OPENAI_API_KEY must be set to use the openai provider"
+
+
+def test_an_edit_through_artproxy_is_an_edit_call_upstream(openai_app, upstream):
+    import io
+
+    from PIL import Image
+
+    upstream.default_answer = openai_answer(png_bytes(size=(1024, 1024)))
+    client = openai_app().test_client()
+    image = io.BytesIO()
+    Image.new("RGBA", (64, 64), (0, 0, 0, 0)).save(image, format="PNG")
+    response = client.post("/v1/images/edits", data={
+        "prompt": "a cat", "image": (io.BytesIO(image.getvalue()), "cat.png"), "model": "openai"})
+    assert response.status_code == 200
+    request = upstream.received[0]
+    assert request.path == "/v1/images/edits"
+    assert request.headers["Content-Type"].startswith("multipart/form-data")
+    assert b'name="image"' in request.body and b'name="mask"' in request.body
+    assert b"a cat" in request.body
+    assert Image.open(io.BytesIO(base64.b64decode(response.get_json()["data"][0]["b64_json"]))).size == (64, 64)

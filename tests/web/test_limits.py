@@ -73,7 +73,9 @@ def test_every_route_of_the_app_declares_its_budget(app):
     budgets = limits.declared_budgets(app)
     assert budgets == {"health.alive": None, "health.readiness": None,
                        "classic.generate": "generating", "classic.image": "generating",
-                       "classic.styles": None, "images.stored_image": None}
+                       "classic.styles": None, "images.stored_image": None,
+                       "v1.generations": "generating", "v1.edits": "generating",
+                       "v1.list_models": None}
 
 
 def test_a_stalled_redis_never_turns_generate_into_a_500(image_dir, processes, redis_server):
