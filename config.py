@@ -178,6 +178,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("PREMIUM_KEYS", (), comma_list,
             "Comma-separated API keys for `/image`; empty leaves `/image` open to everyone.",
             secret=True),
+    Setting("SECRET_KEY", "", str,
+            "Signs delete tokens; set the same value on every instance so tokens work on all of "
+            "them and after a restart (empty: a new secret each start).", secret=True),
+    Setting("ADMIN_KEYS", (), comma_list,
+            "Comma-separated keys for `/admin/*` (list and delete stored images); empty turns "
+            "`/admin` off.", secret=True),
+    Setting("KEY_QUOTA", "", rate_limit,
+            "Images each premium key may make, e.g. `200/day`, across `/image` and `/v1` "
+            "(n images count n); empty is no quota."),
     Setting("STORAGE", "file", storage_kind,
             "Where images live: `file` (IMAGE_DIR, one machine) or `redis` (shared by instances)."),
     Setting("REDIS_URL", "redis://127.0.0.1:6379/0", redis_url,

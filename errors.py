@@ -7,6 +7,7 @@
     │   └── BadOption             400 invalid_<option>, unknown_style, ...
     ├── Unauthorized              401 unauthorized
     ├── OriginNotAllowed          403 origin_not_allowed
+    ├── InvalidDeleteToken        403 invalid_delete_token
     ├── ImageNotFound             404 image_not_found
     ├── RateLimited               429 rate_limited
     ├── StorageUnavailable        503 storage_unavailable
@@ -84,6 +85,12 @@ class OriginNotAllowed(ArtproxyError):
     status_code = 403
     code = "origin_not_allowed"
     message = "This origin may not call artproxy; add it to ARTPROXY_CORS_ORIGINS"
+
+
+class InvalidDeleteToken(ArtproxyError):
+    status_code = 403
+    code = "invalid_delete_token"
+    message = "X-Delete-Token is missing or does not belong to this image"
 
 
 class ImageNotFound(ArtproxyError):

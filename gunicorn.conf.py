@@ -1,6 +1,7 @@
 """Production server settings, read by `gunicorn main:app` and by `python main.py`."""
 
 import os
+import secrets
 import sys
 from pathlib import Path
 
@@ -63,7 +64,19 @@ accesslog = None
 control_socket_disable = True
 
 
+if not os.environ.get("ARTPROXY_SECRET_KEY"):
+    # One secret for all of this instance's workers, so a delete token given by one works on
+    # the others; it dies with the instance, which when_ready says.
+    os.environ["ARTPROXY_SECRET_KEY"] = secrets.token_hex(32)
+    _secret_generated = True
+else:
+    _secret_generated = False
+
+
 def when_ready(server) -> None:
     # Once per instance, from the master: each worker builds its own app, and logging there
     # said everything once per process.
     server.log.info("artproxy: %s", summary(_settings))
+    if _secret_generated:
+        server.log.warning("artproxy: ARTPROXY_SECRET_KEY is not set: delete tokens work only "
+                           "on this instance and only until it stops")

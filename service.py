@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import secrets
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping
@@ -13,6 +14,8 @@ from typing import Any, Callable, Mapping
 from limits.storage import storage_from_string
 from PIL import Image, ImageChops
 
+import tokens
+from errors import ImageNotFound, InvalidDeleteToken
 from generator_client import ImageOptions, Provider, create_chain
 from imaging import (
     FORMATS,
@@ -47,6 +50,7 @@ class ImageService:
     clock: Callable[[], float] = field(default=time.time)
     breakers: list = field(default_factory=list)  # one per provider, for /healthz
     editors: dict = field(default_factory=dict)  # providers whose upstream edits natively
+    secret_key: str = field(default_factory=lambda: secrets.token_hex(32), repr=False)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], clock: Callable[[], float]) -> "ImageService":
@@ -63,6 +67,8 @@ class ImageService:
             max_image_pixels=config["MAX_IMAGE_PIXELS"],
             lossy_quality=config["LOSSY_QUALITY"],
             clock=clock,
+            # Empty: this process's own secret (gunicorn.conf.py gives a whole instance one).
+            secret_key=config["SECRET_KEY"] or secrets.token_hex(32),
         )
 
     def render(self, prompt: str, options: ImageOptions = ImageOptions()) -> RenderedImage:
@@ -119,6 +125,17 @@ class ImageService:
         if len(self.breakers) == 1 and self.editors:
             return next(iter(self.editors.values()))
         return None
+
+    def delete_token(self, name: str) -> str:
+        return tokens.delete_token(self.secret_key, name)
+
+    def delete_with_token(self, name: str, presented: str) -> None:
+        """Delete a live image whose token the caller holds: ImageNotFound, InvalidDeleteToken."""
+        if self.store.get(name) is None:
+            raise ImageNotFound()
+        if not tokens.token_matches(self.secret_key, name, presented):
+            raise InvalidDeleteToken()
+        self.store.delete(name)
 
     def keep(self, rendered: RenderedImage) -> StoredImage:
         """Store a rendered image for ARTPROXY_IMAGE_TTL seconds."""

@@ -43,6 +43,17 @@ class StoredImage:
 
 
 @dataclass(frozen=True)
+class ImageRecord:
+    """What the admin sees of a live image."""
+
+    name: str
+    mime: str
+    bytes: int
+    created_at: float  # unix seconds
+    expires_at: float
+
+
+@dataclass(frozen=True)
 class ParsedName:
     expires_at: float
     mime: str
@@ -84,6 +95,10 @@ class ImageStore(Protocol):
 
     def purge_expired(self, now: float | None = None) -> int:
         """Reclaim the space of images past their deadline; return how many were removed."""
+        ...
+
+    def list_images(self) -> list[ImageRecord]:
+        """Every live image, oldest first. Raises StorageUnavailable."""
         ...
 
     def check(self) -> None:

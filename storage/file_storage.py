@@ -20,7 +20,7 @@ from typing import Any, Callable, Mapping
 
 from config import project_path
 from errors import StorageFull, StorageUnavailable
-from storage import LimitsStorage, StoredImage, new_name, parse_name
+from storage import ImageRecord, LimitsStorage, StoredImage, new_name, parse_name
 
 log = logging.getLogger("artproxy")
 
@@ -140,6 +140,28 @@ class FileImageStore:
                 except OSError as error:
                     log.warning("expiry sweep could not delete %s: %s", entry.path, error)
         return deleted
+
+    def list_images(self) -> list[ImageRecord]:
+        now = self.clock()
+        records = []
+        try:
+            with os.scandir(self.directory) as entries:
+                for entry in entries:
+                    parsed = parse_name(entry.name)
+                    if parsed is None or parsed.expires_at <= now:
+                        continue
+                    try:
+                        status = entry.stat(follow_symlinks=False)
+                    except FileNotFoundError:
+                        continue  # swept meanwhile
+                    if stat.S_ISREG(status.st_mode) and status.st_nlink == 1:
+                        records.append(ImageRecord(entry.name, parsed.mime, status.st_size,
+                                                   status.st_mtime, parsed.expires_at))
+        except FileNotFoundError:
+            return []
+        except OSError as error:
+            raise StorageUnavailable() from error
+        return sorted(records, key=lambda record: record.created_at)
 
     def check(self) -> None:
         """Usable now: the folder exists (made again if it was deleted), takes a write, and has

@@ -19,7 +19,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from errors import StorageUnavailable
-from storage import LimitsStorage, StoredImage, new_name, parse_name
+from storage import ImageRecord, LimitsStorage, StoredImage, new_name, parse_name
 
 log = logging.getLogger("artproxy")
 
@@ -97,6 +97,27 @@ class RedisImageStore:
 
     def purge_expired(self, now: float | None = None) -> int:
         return 0  # Redis deletes each key at its expiry
+
+    def list_images(self) -> list[ImageRecord]:
+        now = self.clock()
+        start = len(self.key_for(""))
+        with storage_errors():
+            keys = [key.decode() for key in self.client.scan_iter(match=self.key_for("*"), count=500)]
+            pipeline = self.client.pipeline(transaction=False)
+            for key in keys:
+                pipeline.strlen(key)
+                pipeline.getrange(key, 0, 63)  # the header: mime and creation time
+            answers = pipeline.execute()
+        records = []
+        for key, length, head in zip(keys, answers[0::2], answers[1::2]):
+            parsed = parse_name(key[start:])
+            parts = head.split(HEADER_SEPARATOR, 2)
+            if parsed is None or parsed.expires_at <= now or len(parts) < 3 or not length:
+                continue
+            header_bytes = len(parts[0]) + len(parts[1]) + 2
+            records.append(ImageRecord(key[start:], parsed.mime, length - header_bytes,
+                                       int(parts[1]) / 1000, parsed.expires_at))
+        return sorted(records, key=lambda record: record.created_at)
 
     def limits_storage(self) -> LimitsStorage:
         # Counters under artproxy's namespace, next to its images, instead of "LIMITS:", with

@@ -13,7 +13,7 @@ from generator_client import ImageOptions
 from options import STYLES, parse_options
 from service import RenderedImage
 from web.access import require_premium_key
-from web.limits import generating, unlimited
+from web.limits import generating, per_key_quota, quota_status, unlimited
 from web.responses import base64_json_response, no_store, service
 
 classic = Blueprint("classic", __name__)
@@ -23,7 +23,7 @@ classic = Blueprint("classic", __name__)
 def head_never_generates() -> None:
     # Flask answers HEAD by running the GET view; here that would call the upstream (and store
     # an image) only to throw the body away.
-    if request.method == "HEAD" and request.endpoint != "classic.styles":
+    if request.method == "HEAD" and request.endpoint in ("classic.generate", "classic.image"):
         raise MethodNotAllowed(valid_methods=["GET", "OPTIONS"])
 
 
@@ -59,12 +59,14 @@ def generate():
 
 @classic.get("/image")
 @generating
+@per_key_quota
 @require_premium_key
 def image():
     prompt = read_prompt("No prompt provided")
     rendered, stored = service().render_and_store(prompt, read_options())
     return with_provider(jsonify(
         url=f"/images/{stored.name}",
+        delete_token=service().delete_token(stored.name),
         expires_at=datetime.fromtimestamp(stored.expires_at, timezone.utc)
         .isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         expires_in=round(stored.expires_at - service().clock()),
@@ -80,3 +82,11 @@ def image():
 def styles():
     return jsonify([{"name": style.name, "label": style.label, "description": style.description}
                     for style in STYLES.values()])
+
+
+@classic.get("/quota")
+@unlimited
+@require_premium_key
+def quota():
+    """What is left of the presented key's ARTPROXY_KEY_QUOTA."""
+    return no_store(jsonify(quota_status()))

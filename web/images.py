@@ -31,6 +31,13 @@ def stored_image(name: str):
         raise ImageNotFound() from None  # swept between the lookup and the open
 
 
+@images.delete("/images/<name>")
+@unlimited
+def delete_image(name: str):
+    service().delete_with_token(name, request.headers.get("X-Delete-Token", ""))
+    return "", 204
+
+
 def stored_image_response(stored: StoredImage, environ: dict, now: float,
                           response_class: type[Response]) -> Response:
     """The image with its validators and a cache lifetime that ends at its deadline.

@@ -12,6 +12,7 @@ never fails a request: a limit is a guard, not a reason to refuse service.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import time
@@ -20,14 +21,18 @@ from typing import Callable
 from flask import Flask, Response, current_app
 from flask_limiter import Limiter, RateLimitExceeded
 from flask_limiter.util import get_remote_address
+from limits import parse
 
 from errors import RateLimited
+from web.access import presented_key
 from web.errors import render_error
 
 log = logging.getLogger("artproxy")
 
 BUDGET_ATTRIBUTE = "artproxy_budget"
 COST_ATTRIBUTE = "artproxy_cost"
+QUOTA_ATTRIBUTE = "artproxy_quota"
+QUOTA_SCOPE = "quota"
 GENERATING = "generating"
 
 
@@ -44,6 +49,29 @@ def generating_per_image(images_asked: Callable[[], int]) -> Callable[[Callable]
         return generating(view)
 
     return declare
+
+
+def per_key_quota(view: Callable) -> Callable:
+    """The view needs a premium key, and what it makes counts against that key's
+    ARTPROXY_KEY_QUOTA (on top of the per-client rate limit)."""
+    setattr(view, QUOTA_ATTRIBUTE, True)
+    return view
+
+
+def quota_key() -> str:
+    """The presented key, hashed: counters never hold a key itself."""
+    return "key-" + hashlib.sha256(presented_key().encode("utf-8")).hexdigest()[:32]
+
+
+def quota_status() -> dict:
+    """``{"limit", "remaining", "reset_at"}`` of the presented key's quota (nulls without one)."""
+    quota = current_app.config["KEY_QUOTA"]
+    limiter = current_app.extensions.get("artproxy_limiter")
+    if not quota or limiter is None:
+        return {"limit": None, "remaining": None, "reset_at": None}
+    item = parse(quota)
+    reset_at, remaining = limiter.limiter.get_window_stats(item, quota_key(), QUOTA_SCOPE)
+    return {"limit": item.amount, "remaining": remaining, "reset_at": math.ceil(reset_at)}
 
 
 def unlimited(view: Callable) -> Callable:
@@ -66,7 +94,8 @@ class WithoutTraceback(logging.Filter):
 def init_app(app: Flask, limits_storage) -> None:
     budgets = declared_budgets(app)
     rate = app.config["RATE_LIMIT"]
-    if not rate:
+    quota = app.config["KEY_QUOTA"] if app.config["PREMIUM_KEYS"] else ""
+    if not rate and not quota:
         return
     limiter_log = logging.getLogger("flask-limiter")
     if not any(isinstance(existing, WithoutTraceback) for existing in limiter_log.filters):
@@ -86,14 +115,23 @@ def init_app(app: Flask, limits_storage) -> None:
         swallow_errors=True,
     )
     app.extensions["artproxy_limiter"] = limiter
-    # One budget for all generating routes: each image costs one upstream generation.
-    message = f"Too many requests: the limit is {rate} per client"
     for endpoint, budget in budgets.items():
-        if budget == GENERATING:
-            view = app.view_functions[endpoint]
-            shared_limit = limiter.shared_limit(rate, scope=GENERATING, error_message=message,
-                                                cost=getattr(view, COST_ATTRIBUTE, 1))
-            app.view_functions[endpoint] = shared_limit(view)
+        if budget != GENERATING:
+            continue
+        view = app.view_functions[endpoint]
+        cost = getattr(view, COST_ATTRIBUTE, 1)
+        wants_quota = getattr(view, QUOTA_ATTRIBUTE, False)
+        if rate:
+            # One budget for all generating routes: each image costs one upstream generation.
+            view = limiter.shared_limit(
+                rate, scope=GENERATING, cost=cost,
+                error_message=f"Too many requests: the limit is {rate} per client")(view)
+        if quota and wants_quota:
+            # Each premium key's own budget, wherever it spends it.
+            view = limiter.shared_limit(
+                quota, scope=QUOTA_SCOPE, key_func=quota_key, cost=cost,
+                error_message=f"This key's quota of {quota} is spent")(view)
+        app.view_functions[endpoint] = view
     app.register_error_handler(RateLimitExceeded, render_rate_limited)
     app.after_request(add_rate_limit_headers)
 

@@ -91,7 +91,8 @@ def test_preflight_for_a_keyed_request_is_allowed(cors_client):
     # Only the methods some route answers are advertised.
     advertised = {method.strip() for method in
                   response.headers["Access-Control-Allow-Methods"].split(",")}
-    assert advertised == {"GET", "HEAD", "OPTIONS", "POST"}  # POST: the /v1 API
+    # POST: the /v1 API; DELETE: deleting stored images
+    assert advertised == {"GET", "HEAD", "OPTIONS", "POST", "DELETE"}
 
 
 def test_no_origins_configured_means_no_cross_origin_access(client, upstream):

@@ -75,7 +75,7 @@ def test_options_is_an_empty_204_that_lists_the_methods(server):
     status, headers, body = request(server, "OPTIONS", stored_url(server))
     assert (status, body) == (204, b"")
     assert "Content-Type" not in headers
-    assert set(headers["Allow"].replace(" ", "").split(",")) == {"GET", "HEAD", "OPTIONS"}
+    assert set(headers["Allow"].replace(" ", "").split(",")) == {"GET", "HEAD", "OPTIONS", "DELETE"}
 
 
 @pytest.mark.parametrize("path", ["/image?p=x", "/generate?p=x"])

@@ -75,7 +75,9 @@ def test_every_route_of_the_app_declares_its_budget(app):
                        "classic.generate": "generating", "classic.image": "generating",
                        "classic.styles": None, "images.stored_image": None,
                        "v1.generations": "generating", "v1.edits": "generating",
-                       "v1.list_models": None}
+                       "v1.list_models": None, "classic.quota": None,
+                       "images.delete_image": None, "admin.list_images": None,
+                       "admin.delete_all_images": None, "admin.delete_image": None}
 
 
 def test_a_stalled_redis_never_turns_generate_into_a_500(image_dir, processes, redis_server):

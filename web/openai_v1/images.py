@@ -17,7 +17,7 @@ from generator_client import ImageOptions
 from imaging import open_checked
 from options import MAX_SEED, STYLES, parse_options
 from service import RenderedImage
-from web.limits import generating_per_image
+from web.limits import generating_per_image, per_key_quota
 from web.openai_v1 import v1
 from web.responses import no_store, service
 
@@ -37,6 +37,7 @@ def images_asked() -> int:
 
 @v1.post("/images/generations")
 @generating_per_image(images_asked)
+@per_key_quota
 def generations():
     fields = request.get_json(silent=True)
     if not isinstance(fields, dict):
@@ -50,6 +51,7 @@ def generations():
 
 @v1.post("/images/edits")
 @generating_per_image(images_asked)
+@per_key_quota
 def edits():
     image = read_upload(request.files.get("image") or first(request.files.getlist("image[]")),
                         "image")
@@ -135,7 +137,8 @@ def images_answer(rendered: list[RenderedImage], options: ImageOptions, response
     for picture in rendered:
         if response_format == "url":
             stored = service().keep(picture)
-            data.append({"url": f"{request.host_url.rstrip('/')}/images/{stored.name}"})
+            data.append({"url": f"{request.host_url.rstrip('/')}/images/{stored.name}",
+                         "delete_token": service().delete_token(stored.name)})
         else:
             data.append({"b64_json": base64.b64encode(picture.data).decode("ascii")})
     first_picture = rendered[0]
