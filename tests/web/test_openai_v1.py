@@ -112,6 +112,7 @@ def test_models_lists_the_chain_and_each_provider(client):
     ({"n": 9}, "n"), ({"size": "10x10"}, "size"), ({"model": "dall-e-9"}, "model"),
     ({"output_format": "gif"}, "output_format"),
     ({"background": "transparent", "output_format": "jpeg"}, "background"),
+    ({"style": "vaporwave"}, "style"), ({"response_format": "bmp"}, "response_format"),
 ])
 def test_bad_requests_raise_the_sdks_bad_request_error(client, arguments, param):
     with pytest.raises(openai.BadRequestError) as raised:

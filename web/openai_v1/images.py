@@ -15,7 +15,7 @@ from PIL import Image
 from errors import BadImage, BadInput, BadOption, BadPrompt, BadUpstreamImage
 from generator_client import ImageOptions
 from imaging import open_checked
-from options import MAX_SEED, STYLES, parse_options
+from options import MAX_SEED, parse_options
 from service import RenderedImage
 from web.limits import generating_per_image, per_key_quota
 from web.openai_v1 import v1
@@ -99,8 +99,6 @@ def read_request(fields: Mapping[str, Any]) -> tuple[str, int, ImageOptions, str
         "style": str(style or ""),
         "provider": "" if model == "artproxy" else model,
     }, providers)
-    if style and style not in STYLES:  # parse_options names the presets; OpenAI's two pass
-        raise BadOption("unknown_style", "unknown style", "style")
     return prompt.strip(), count, options, response_format
 
 
