@@ -91,7 +91,9 @@ class CircuitBreaker:
         return self.counters.get(self.key + "failures")
 
     def _open_until(self) -> float:
-        return self.counters.get_expiry(self.key + "open") if self.counters.get(self.key + "open") else 0
+        # Every limits storage answers "now" for a key that is missing or expired, so one
+        # read says both whether the breaker is open and until when.
+        return self.counters.get_expiry(self.key + "open")
 
     def _take_trial(self) -> bool:
         # The first caller after the cooldown gets the trial; the others are skipped until it ends.

@@ -71,23 +71,23 @@ def transport_errors() -> Iterator[None]:
     of descriptors is our own 503."""
     try:
         yield
-    except (requests.ConnectTimeout, requests.ReadTimeout) as error:
-        raise UpstreamTimeout() from error
-    except requests.ConnectionError as error:
-        # With retries off, urllib3 wraps a timeout on a GET in MaxRetryError, which requests
-        # reports as a ConnectionError: look inside, so a GET upstream times out as a POST does.
-        reason = getattr(error.args[0], "reason", None) if error.args else None
-        # NewConnectionError (refused, unreachable) subclasses ConnectTimeoutError in urllib3 2.
-        if isinstance(reason, ReadTimeoutError) or (
-                isinstance(reason, ConnectTimeoutError) and not isinstance(reason, NewConnectionError)):
-            raise UpstreamTimeout() from error
-        if out_of_descriptors(error):
-            raise ServerBusy() from error
-        raise UpstreamUnavailable() from error
     except requests.RequestException as error:
+        if timed_out(error):
+            raise UpstreamTimeout() from error
         if out_of_descriptors(error):
             raise ServerBusy() from error  # our limit, not the upstream's fault
         raise UpstreamUnavailable() from error
+
+
+def timed_out(error: requests.RequestException) -> bool:
+    if isinstance(error, (requests.ConnectTimeout, requests.ReadTimeout)):
+        return True
+    # With retries off, urllib3 wraps a timeout on a GET in MaxRetryError, which requests
+    # reports as a ConnectionError: look inside, so a GET upstream times out as a POST does.
+    reason = getattr(error.args[0], "reason", None) if error.args else None
+    # NewConnectionError (refused, unreachable) subclasses ConnectTimeoutError in urllib3 2.
+    return isinstance(reason, ReadTimeoutError) or (
+        isinstance(reason, ConnectTimeoutError) and not isinstance(reason, NewConnectionError))
 
 
 def raise_for_status(response: requests.Response) -> None:
