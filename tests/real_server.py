@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import resource
@@ -12,6 +13,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from testing import free_port
 
@@ -41,6 +43,19 @@ def get(url: str, timeout: float = 10, headers: dict[str, str] | None = None) ->
         return error.code, dict(error.headers), json.load(error)
 
 
+def call(method: str, url: str, headers: dict[str, str] | None = None) -> tuple[int, dict, bytes]:
+    """Status, headers and raw body of any request; the path is sent exactly as given."""
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    try:
+        connection.request(method, parts.path + (f"?{parts.query}" if parts.query else ""),
+                           headers=headers or {})
+        response = connection.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        connection.close()
+
+
 def wait_until_serving(base_url: str, process: subprocess.Popen, seconds: float = 20) -> None:
     give_up = time.monotonic() + seconds
     while time.monotonic() < give_up:
@@ -53,13 +68,15 @@ def wait_until_serving(base_url: str, process: subprocess.Popen, seconds: float 
     raise AssertionError("the server did not start")
 
 
-def start(command: list[str], env: dict[str, str], open_files: int | None = None) -> subprocess.Popen:
-    """Start ``command``; with ``open_files``, as if under ``ulimit -n`` (soft and hard)."""
+def start(command: list[str], env: dict[str, str], open_files: int | None = None,
+          output=subprocess.PIPE) -> subprocess.Popen:
+    """Start ``command``, its output to ``output``; with ``open_files``, as if under
+    ``ulimit -n`` (soft and hard)."""
 
     def limit_open_files() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files))
 
-    return subprocess.Popen(command, cwd=PROJECT_DIR, env=env, stdout=subprocess.PIPE,
+    return subprocess.Popen(command, cwd=PROJECT_DIR, env=env, stdout=output,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True,
                             preexec_fn=limit_open_files if open_files else None)
 
@@ -74,12 +91,9 @@ def serve(processes: list, image_dir: Path, workers: int = 2, open_files: int | 
     base_url = f"http://127.0.0.1:{port}"
     log_file = tempfile.NamedTemporaryFile("w", prefix=f"artproxy-server-{port}-", suffix=".log",
                                            delete=False)
-    process = subprocess.Popen(
-        COMMANDS["python main.py"], cwd=PROJECT_DIR,
-        env=environment(image_dir, port, WEB_CONCURRENCY=str(workers), **settings),
-        stdout=log_file, stderr=subprocess.STDOUT, text=True, start_new_session=True,
-        preexec_fn=(lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files)))
-        if open_files else None)
+    process = start(COMMANDS["python main.py"],
+                    environment(image_dir, port, WEB_CONCURRENCY=str(workers), **settings),
+                    open_files, output=log_file)
     log_file.close()  # the child has its own copy
     processes.append(process)
     wait_until_serving(base_url, process)

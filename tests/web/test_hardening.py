@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import gzip
-import http.client
 import io
 import json
 import os
@@ -21,23 +20,12 @@ from PIL import Image
 from storage import new_name
 from testing.fake_upstream import Answer, png_bytes
 from tests.helpers import decode_png
-from tests.real_server import get, serve
+from tests.real_server import call, get, serve
 
 
 @pytest.fixture
 def server(image_dir, processes) -> str:
     return serve(processes, image_dir, workers=2)
-
-
-def request(base_url: str, method: str, path: str, headers: dict | None = None):
-    host, port = base_url.removeprefix("http://").split(":")
-    connection = http.client.HTTPConnection(host, int(port), timeout=10)
-    try:
-        connection.request(method, path, headers=headers or {})
-        response = connection.getresponse()
-        return response.status, dict(response.getheaders()), response.read()
-    finally:
-        connection.close()
 
 
 def stored_url(base_url: str) -> str:
@@ -51,14 +39,14 @@ def stored_url(base_url: str) -> str:
     "bytes=999999999-",
 ])
 def test_a_bad_range_is_416_json_on_the_plain_get_path(server, range_header):
-    status, headers, body = request(server, "GET", stored_url(server), {"Range": range_header})
+    status, headers, body = call("GET", server + stored_url(server), {"Range": range_header})
     assert status == 416
     assert headers["Content-Type"] == "application/json"
     assert json.loads(body)["code"] == "requested_range_not_satisfiable"
 
 
 def test_a_failed_if_match_is_412_json_without_the_image(server):
-    status, headers, body = request(server, "GET", stored_url(server), {"If-Match": '"other"'})
+    status, headers, body = call("GET", server + stored_url(server), {"If-Match": '"other"'})
     assert status == 412
     assert headers["Content-Type"] == "application/json"
     assert json.loads(body)["code"] == "precondition_failed"
@@ -66,13 +54,13 @@ def test_a_failed_if_match_is_412_json_without_the_image(server):
 
 def test_a_doubled_slash_is_a_json_404_not_a_redirect(server):
     url = stored_url(server)
-    status, headers, body = request(server, "GET", url.replace("/images/", "/images//"))
+    status, headers, body = call("GET", server + url.replace("/images/", "/images//"))
     assert status == 404
     assert json.loads(body)["code"] == "not_found"
 
 
 def test_options_is_an_empty_204_that_lists_the_methods(server):
-    status, headers, body = request(server, "OPTIONS", stored_url(server))
+    status, headers, body = call("OPTIONS", server + stored_url(server))
     assert (status, body) == (204, b"")
     assert "Content-Type" not in headers
     assert set(headers["Allow"].replace(" ", "").split(",")) == {"GET", "HEAD", "OPTIONS", "DELETE"}
@@ -80,7 +68,7 @@ def test_options_is_an_empty_204_that_lists_the_methods(server):
 
 @pytest.mark.parametrize("path", ["/image?p=x", "/generate?p=x"])
 def test_head_never_generates(server, image_dir, path):
-    status, headers, _ = request(server, "HEAD", path)
+    status, headers, _ = call("HEAD", server + path)
     assert status == 405
     assert "HEAD" not in headers["Allow"]
     assert list(image_dir.iterdir()) == []
@@ -94,7 +82,7 @@ def test_links_planted_under_valid_names_are_never_followed(server, image_dir, t
     hard_link = image_dir / new_name("image/png", time.time() + 600)
     os.link(secret, hard_link)
     for planted in (symlink, hard_link):
-        status, _, body = request(server, "GET", f"/images/{planted.name}")
+        status, _, body = call("GET", server + f"/images/{planted.name}")
         assert status == 404
         assert b"root" not in body
 

@@ -10,18 +10,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.real_server import get, serve
+from tests.real_server import call, get, serve
 
 KEYS = "key-one,key-two"
 
 
 def request(method: str, url: str, headers: dict | None = None) -> int:
-    try:
-        with urllib.request.urlopen(urllib.request.Request(url, method=method, headers=headers or {}),
-                                    timeout=10) as answer:
-            return answer.status
-    except urllib.error.HTTPError as error:
-        return error.code
+    return call(method, url, headers)[0]
 
 
 def test_delete_tokens_work_on_every_worker_of_an_instance(image_dir, processes):
