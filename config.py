@@ -76,6 +76,11 @@ def non_negative_int(raw: str) -> int:
     return value
 
 
+def optional_seconds(raw: str) -> float | None:
+    """Seconds above 0, or empty for the setting's computed default."""
+    return positive_float(raw) if raw.strip() else None
+
+
 def storage_kind(raw: str) -> str:
     value = raw.strip().lower()
     if value not in ("file", "redis"):
@@ -165,13 +170,24 @@ SETTINGS: tuple[Setting, ...] = (
             "Folder that holds stored images, relative to main.py's folder (created if missing)."),
     Setting("STATE_DIR", "state", str,
             "Folder for what an instance's worker processes share with file storage (rate-limit "
-            "counters), relative to main.py's folder."),
+            "counters, jobs), relative to main.py's folder."),
     Setting("IMAGE_TTL", 120, positive_int,
             "Seconds a stored image lives, fixed when it is created."),
     Setting("SWEEP_INTERVAL", 1.0, positive_float,
             "Seconds between sweeps that delete expired files from disk."),
     Setting("SWEEP_ENABLED", True, boolean,
             "Run the expiry sweeper in this process (turn off only if another process sweeps)."),
+    Setting("JOB_CONCURRENCY", 4, positive_int,
+            "Jobs (`POST /jobs`) running at once: per instance with file storage, per "
+            "`python main.py worker` process with Redis."),
+    Setting("MAX_QUEUED_JOBS", 1000, positive_int,
+            "Jobs that may wait to run; beyond it `POST /jobs` answers 503 with Retry-After."),
+    Setting("JOB_TIMEOUT", None, optional_seconds,
+            "Seconds a job may run before it is stopped and failed; empty: UPSTREAM_TIMEOUT for "
+            "each provider in PROVIDER, plus 30."),
+    Setting("RUN_JOBS", True, boolean,
+            "With file storage, run queued jobs in the server's own worker processes (turn off "
+            "to leave them to `python main.py worker`). With Redis only workers run jobs."),
     Setting("CORS_ORIGINS", (), cors_origins,
             "Comma-separated exact origins allowed to call the API from a browser; `*` allows any; "
             "empty allows none."),
@@ -242,6 +258,13 @@ def parse_setting(setting: Setting, raw: str, variable: str) -> Any:
         raise ConfigError(f"{variable}={raw!r} is not valid: {error}") from None
 
 
+def job_timeout_seconds(settings: Mapping[str, Any]) -> float:
+    """JOB_TIMEOUT, or room for every provider of the fallback chain to use its whole timeout."""
+    if settings["JOB_TIMEOUT"] is not None:
+        return settings["JOB_TIMEOUT"]
+    return settings["UPSTREAM_TIMEOUT"] * len(settings["PROVIDER"]) + 30
+
+
 def request_line_bytes(max_prompt_chars: int) -> int:
     """The longest request line a prompt of ``max_prompt_chars`` characters can need.
 
@@ -278,6 +301,8 @@ def shown_default(default: Any) -> str:
     """A default as a user would type it in the environment."""
     if isinstance(default, bool):
         return str(default).lower()
+    if default is None:
+        return ""
     if isinstance(default, tuple):
         return ",".join(default)
     return str(default)

@@ -9,10 +9,14 @@
     ├── OriginNotAllowed          403 origin_not_allowed
     ├── InvalidDeleteToken        403 invalid_delete_token
     ├── ImageNotFound             404 image_not_found
+    ├── JobNotFound               404 job_not_found
     ├── RateLimited               429 rate_limited
     ├── StorageUnavailable        503 storage_unavailable
     │   └── StorageFull           507 storage_full
     ├── ServerBusy                503 server_busy
+    ├── QueueFull                 503 queue_full
+    ├── JobRunnerLost             503 job_runner_lost
+    ├── JobTimedOut               504 job_timeout
     └── UpstreamError             502 upstream_failed
         ├── UpstreamUnavailable   502 upstream_unreachable
         ├── UpstreamRejected      502 upstream_rejected
@@ -26,6 +30,10 @@ layer renders them (web/errors.py) and never shows the cause to the caller. No F
 """
 
 from __future__ import annotations
+
+import logging
+
+log = logging.getLogger("artproxy")
 
 
 class ArtproxyError(Exception):
@@ -44,6 +52,15 @@ class ArtproxyError(Exception):
         if self.retry_after_seconds is None:
             return {}
         return {"Retry-After": str(self.retry_after_seconds)}
+
+
+def log_failure(error: ArtproxyError, where: str) -> None:
+    """Failures that are ours or the upstream's are logged with their cause; the caller's are not."""
+    if error.status_code < 500:
+        return
+    cause = error.__cause__
+    detail = f" (cause: {type(cause).__name__}: {cause})" if cause else ""
+    log.warning("%s -> %d %s: %s%s", where, error.status_code, error.code, error.message, detail)
 
 
 class BadInput(ArtproxyError):
@@ -99,6 +116,12 @@ class ImageNotFound(ArtproxyError):
     message = "Image not found or expired"
 
 
+class JobNotFound(ArtproxyError):
+    status_code = 404
+    code = "job_not_found"
+    message = "Job not found or expired"
+
+
 class RateLimited(ArtproxyError):
     status_code = 429
     code = "rate_limited"
@@ -127,6 +150,27 @@ class ServerBusy(ArtproxyError):
     code = "server_busy"
     message = "artproxy is too busy to take this request; try again shortly"
     retry_after_seconds = 5
+
+
+class QueueFull(ArtproxyError):
+    status_code = 503
+    code = "queue_full"
+    message = "Too many jobs are waiting (ARTPROXY_MAX_QUEUED_JOBS); try again shortly"
+    retry_after_seconds = 10
+
+
+class JobRunnerLost(ArtproxyError):
+    """A job's runner stopped (killed, crashed) before it finished; the job ends failed."""
+
+    status_code = 503
+    code = "job_runner_lost"
+    message = "The process running this job stopped before it finished; create the job again"
+
+
+class JobTimedOut(ArtproxyError):
+    status_code = 504
+    code = "job_timeout"
+    message = "The job ran longer than ARTPROXY_JOB_TIMEOUT and was stopped"
 
 
 class UpstreamError(ArtproxyError):

@@ -18,11 +18,14 @@ from flask import Flask
 
 import cleanup
 import config
+import jobs
 import web
 from config import PROJECT_DIR
 from service import ImageService
 
 log = logging.getLogger("artproxy")
+# Ended jobs are never served past their time (every read checks it); the sweep only frees room.
+JOB_SWEEP_SECONDS = 30
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -37,12 +40,18 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     service = ImageService.from_config(app.config, app.config.get("CLOCK", time.time))
     app.extensions["artproxy"] = service
+    job_queue = jobs.create_queue(app.config, service)
+    app.extensions["artproxy_jobs"] = job_queue
     web.init_app(app)
-    if service.store.needs_sweeping and app.config["SWEEP_ENABLED"]:
+    if app.config["SWEEP_ENABLED"]:
         # Named by the store's repr (its folder), so a second app on the same folder replaces
         # the job instead of sweeping twice.
-        cleanup.start_sweeping(f"sweep:{service.store!r}", service.store,
-                               app.config["SWEEP_INTERVAL"])
+        if service.store.needs_sweeping:
+            cleanup.start_sweeping(f"sweep:{service.store!r}", service.store,
+                                   app.config["SWEEP_INTERVAL"])
+        if hasattr(job_queue, "purge_expired"):
+            cleanup.start_sweeping(f"jobs:{job_queue!r}", job_queue, JOB_SWEEP_SECONDS)
+    job_queue.start_runners()
     return app
 
 
@@ -64,6 +73,8 @@ def configure_logging() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run the artproxy image proxy.")
+    parser.add_argument("command", nargs="?", choices=["worker"],
+                        help="worker: run jobs (POST /jobs) instead of serving HTTP")
     parser.add_argument("--debug", action="store_true",
                         help="Flask's development server with reloader and debugger (loopback only)")
     arguments = parser.parse_args(argv)
@@ -73,7 +84,12 @@ def main(argv: list[str] | None = None) -> int:
         host, port = config.server_address(os.environ)
         if arguments.debug:
             return run_debug_server(host, port)
-        create_app({"SWEEP_ENABLED": False})  # fail here, readably, on a bad setting
+        # Fail here, readably, on a bad setting.
+        checked = create_app({"SWEEP_ENABLED": False, "RUN_JOBS": False})
+        if arguments.command == "worker":
+            from jobs.worker import run_workers
+
+            return run_workers(checked.config)
     except config.ConfigError as error:
         print(f"artproxy: {error}", file=sys.stderr)
         return 2

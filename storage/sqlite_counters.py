@@ -22,6 +22,8 @@ from urllib.parse import urlsplit
 
 from limits.storage import Storage
 
+from storage.sqlite_file import open_shared
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS counters (
     key TEXT PRIMARY KEY,
@@ -62,11 +64,8 @@ class SQLiteCounters(Storage):
     def _db(self) -> sqlite3.Connection:
         if self._connection is None or self._pid != os.getpid():
             # A connection must not cross a fork: each worker process opens its own.
-            connection = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_SECONDS,
-                                         isolation_level=None, check_same_thread=False)
-            connection.execute("PRAGMA journal_mode=WAL")
+            connection = open_shared(self.path, SCHEMA, BUSY_TIMEOUT_SECONDS)
             connection.execute("PRAGMA synchronous=NORMAL")  # counters need not survive a crash
-            connection.execute(SCHEMA)
             self._connection, self._pid = connection, os.getpid()
         return self._connection
 

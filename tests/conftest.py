@@ -10,6 +10,7 @@ import pytest
 from werkzeug.serving import make_server
 
 import cleanup
+import jobs.runner
 from main import create_app
 from testing import FakeClock
 from testing.fake_upstream import FakeUpstream
@@ -24,9 +25,10 @@ def no_artproxy_environment(monkeypatch):
 
 
 @pytest.fixture(autouse=True)
-def stop_sweeper_after_test():
+def stop_sweeper_and_runners_after_test():
     yield
     cleanup.stop_sweeping()
+    jobs.runner.stop_all()
 
 
 @pytest.fixture

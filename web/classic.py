@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 from flask import Blueprint, Response, current_app, jsonify, request
 from werkzeug.exceptions import MethodNotAllowed
 
@@ -14,7 +12,7 @@ from options import STYLES, parse_options
 from service import RenderedImage
 from web.access import require_premium_key
 from web.limits import generating, per_key_quota, quota_status, unlimited
-from web.responses import base64_json_response, no_store, service
+from web.responses import base64_json_response, no_store, service, stored_image_json
 
 classic = Blueprint("classic", __name__)
 
@@ -28,8 +26,12 @@ def head_never_generates() -> None:
 
 
 def read_prompt(missing_message: str) -> str:
-    """``p`` must be present, not blank, not too long (before any style words are added)."""
-    prompt = request.args.get("p", "").strip()
+    return checked_prompt(request.args.get("p", ""), missing_message)
+
+
+def checked_prompt(raw: object, missing_message: str) -> str:
+    """A prompt must be text, not blank, not too long (before any style words are added)."""
+    prompt = raw.strip() if isinstance(raw, str) else ""
     if not prompt:
         raise BadPrompt(missing_message)
     limit = current_app.config["MAX_PROMPT_CHARS"]
@@ -64,17 +66,9 @@ def generate():
 def image():
     prompt = read_prompt("No prompt provided")
     rendered, stored = service().render_and_store(prompt, read_options())
-    return with_provider(jsonify(
-        url=f"/images/{stored.name}",
-        delete_token=service().delete_token(stored.name),
-        expires_at=datetime.fromtimestamp(stored.expires_at, timezone.utc)
-        .isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-        expires_in=round(stored.expires_at - service().clock()),
-        mime=rendered.format.mime,
-        provider=rendered.provider,
-        width=rendered.width,
-        height=rendered.height,
-    ), rendered)
+    return with_provider(jsonify(stored_image_json(
+        stored.name, stored.expires_at, rendered.format.mime, rendered.provider, rendered.width,
+        rendered.height)), rendered)
 
 
 @classic.get("/styles")

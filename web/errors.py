@@ -18,7 +18,7 @@ from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 from capacity import out_of_descriptors
-from errors import ArtproxyError, ServerBusy
+from errors import ArtproxyError, ServerBusy, log_failure
 
 log = logging.getLogger("artproxy")
 
@@ -89,15 +89,6 @@ def json_error(status_code: int, message: str, code: str, headers: dict[str, str
     """Needs no app context, so WSGI middleware can answer with it too."""
     body = json.dumps({"error": message, "code": code}) + "\n"
     return response_class(body, status=status_code, headers=headers, mimetype="application/json")
-
-
-def log_failure(error: ArtproxyError, where: str) -> None:
-    """Failures that are ours or the upstream's are logged with their cause; the caller's are not."""
-    if error.status_code < 500:
-        return
-    cause = error.__cause__
-    detail = f" (cause: {type(cause).__name__}: {cause})" if cause else ""
-    log.warning("%s -> %d %s: %s%s", where, error.status_code, error.code, error.message, detail)
 
 
 def code_for(error: HTTPException) -> str:

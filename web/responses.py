@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import datetime, timezone
 
 from flask import Response, current_app, request
 
@@ -24,6 +25,27 @@ def base64_json_response(data: bytes, mime: str, extra: dict | None = None) -> R
     tail = json.dumps({"mime": mime, **(extra or {})}, separators=(",", ":"))[1:]
     body = b'{"img":"' + base64.b64encode(data) + b'",' + tail.encode("utf-8")
     return current_app.response_class(body, mimetype="application/json")
+
+
+def stored_image_json(name: str, expires_at: float, mime: str, provider: str, width: int,
+                      height: int) -> dict:
+    """What ``/image`` (and a done job) says of a stored image; ``url`` is relative to artproxy."""
+    return {
+        "url": f"/images/{name}",
+        "delete_token": service().delete_token(name),
+        "expires_at": iso_time(expires_at),
+        "expires_in": max(0, round(expires_at - service().clock())),
+        "mime": mime,
+        "provider": provider,
+        "width": width,
+        "height": height,
+    }
+
+
+def iso_time(unix_seconds: float) -> str:
+    """``2026-11-22T01:02:03.456Z``."""
+    return (datetime.fromtimestamp(unix_seconds, timezone.utc).isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"))
 
 
 def no_store(response: Response) -> Response:

@@ -48,8 +48,11 @@ def test_a_full_disk_is_507_and_readiness_says_so(small_disk, processes):
     assert str(small_disk) not in body["storage"]["error"]  # /healthz is public
 
 
-def test_a_read_only_folder_is_503(small_disk, processes):
-    base_url = serve(processes, small_disk / "images", workers=2)
+def test_a_read_only_folder_is_503(small_disk, tmp_path, processes):
+    # The state (jobs, counters) elsewhere: a file open for writing would keep the remount from
+    # happening ("mount point is busy").
+    base_url = serve(processes, small_disk / "images", workers=2,
+                     ARTPROXY_STATE_DIR=str(tmp_path / "state"))
     subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
     status, headers, body = get(base_url + "/image?p=harbour")
     assert (status, body["code"], headers["Retry-After"]) == (503, "storage_unavailable", "5")

@@ -1,0 +1,88 @@
+"""Jobs: an image made in the background, and a record of it that any process can read.
+
+    POST /jobs -> queue.submit() -> queued -> running -> done | failed <- GET /jobs/<id>
+                                        (a runner: gunicorn worker, `python main.py worker`)
+
+The queue is chosen by the image store's kind, so jobs live where the images do:
+    file   jobs/local_queue.py  a SQLite file in ARTPROXY_STATE_DIR, shared by an instance's
+                                processes; its worker processes run the jobs (jobs/runner.py)
+    redis  jobs/rq_queue.py     RQ in the same Redis, keys under ARTPROXY_REDIS_PREFIX; run by
+                                `python main.py worker` processes on any machine
+
+What a job does (jobs/task.py) is the same for both: what ``GET /image`` does, in the background.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import asdict, dataclass
+from typing import Any, Mapping, Protocol
+
+import plugins
+from errors import ArtproxyError
+from generator_client import ImageOptions
+
+QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
+# 128 random bits: a job's id is all it takes to read it, as an image's name is.
+ID_PATTERN = re.compile(r"[0-9a-f]{32}")
+# A job no runner has taken after an hour is dropped: its caller has long given up.
+QUEUED_JOB_TTL_SECONDS = 3600
+
+QUEUES: dict[str, str] = {
+    "file": "jobs.local_queue:LocalJobQueue",
+    "redis": "jobs.rq_queue:RQJobQueue",
+}
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    prompt: str
+    options: ImageOptions
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"prompt": self.prompt, "options": asdict(self.options)}
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> "JobRequest":
+        return cls(raw["prompt"], ImageOptions(**raw["options"]))
+
+
+@dataclass(frozen=True)
+class JobState:
+    id: str
+    status: str  # QUEUED, RUNNING, DONE or FAILED
+    created_at: float  # unix seconds
+    position: int | None = None  # while queued: 1 = next to run
+    started_at: float | None = None
+    finished_at: float | None = None
+    result: dict | None = None  # when done: what jobs/task.py made (name, expires_at, ...)
+    error: dict | None = None  # when failed: {"status", "code", "message"}
+
+
+class JobQueue(Protocol):
+    def submit(self, request: JobRequest) -> JobState:
+        """Queue a job; QueueFull beyond ARTPROXY_MAX_QUEUED_JOBS, StorageUnavailable."""
+        ...
+
+    def get(self, job_id: str) -> JobState | None:
+        """The job now, or None if the id is malformed, unknown or expired. A job whose runner
+        died or overran ARTPROXY_JOB_TIMEOUT is reported (and recorded) failed."""
+        ...
+
+    def start_runners(self) -> None:
+        """Run queued jobs in this process too, if this kind of queue does that."""
+        ...
+
+
+def create_queue(config: Mapping[str, Any], service) -> JobQueue:
+    return plugins.load(QUEUES, service.store.kind, "STORAGE").from_config(config, service)
+
+
+def new_job_id() -> str:
+    return secrets.token_hex(16)
+
+
+def error_record(error: ArtproxyError) -> dict[str, Any]:
+    """How a failure is kept: the status ``GET /image`` would have answered, and its words."""
+    return {"status": error.status_code, "code": error.code, "message": error.message}

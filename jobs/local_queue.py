@@ -1,0 +1,241 @@
+"""An instance's jobs in one SQLite file (``ARTPROXY_STATE_DIR/jobs.sqlite``), for file storage.
+
+Every worker process of the instance reads and writes the same file, so any of them answers
+for any job. A job is taken in an IMMEDIATE transaction that also counts the running ones, so
+no two processes take the same job and ``ARTPROXY_JOB_CONCURRENCY`` holds for the whole
+instance. A runner writes who it is (host and pid) on the jobs it takes; whoever looks next at a
+job whose runner is gone, or that ran past ``ARTPROXY_JOB_TIMEOUT``, records it failed. A
+runner that finishes late writes nothing and deletes the image it made, so a job never turns
+from failed to done.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping
+
+from config import job_timeout_seconds, project_path
+from errors import ArtproxyError, JobRunnerLost, JobTimedOut, QueueFull, StorageUnavailable
+from storage.sqlite_file import open_shared
+from jobs import (
+    DONE,
+    FAILED,
+    ID_PATTERN,
+    QUEUED,
+    QUEUED_JOB_TTL_SECONDS,
+    RUNNING,
+    JobRequest,
+    JobState,
+    error_record,
+    new_job_id,
+)
+
+JOBS_FILE = "jobs.sqlite"
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,  -- queue order
+    id TEXT NOT NULL UNIQUE,
+    status TEXT NOT NULL,
+    request TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    started_at REAL,
+    finished_at REAL,
+    runner TEXT,  -- "<host>:<pid>" of the process running it
+    outcome TEXT,  -- jobs/task.py's JSON
+    expires_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, seq);
+"""
+COLUMNS = "id, status, request, created_at, started_at, finished_at, runner, outcome, expires_at, seq"
+# Taking a job holds the write lock for well under a millisecond; a second covers any burst.
+BUSY_TIMEOUT_SECONDS = 1.0
+HOST = socket.gethostname()
+
+
+class LocalJobQueue:
+    def __init__(self, path: Path, service, concurrency: int, max_queued: int,
+                 job_timeout: float, run_jobs: bool = True):
+        self.path = path
+        self.service = service
+        self.clock: Callable[[], float] = service.clock
+        self.concurrency = concurrency
+        self.max_queued = max_queued
+        self.job_timeout = job_timeout
+        self.run_jobs = run_jobs
+        self.runner = None  # jobs.runner.Runner, once start_runners() made one
+        self._lock = threading.Lock()
+        self._connection: sqlite3.Connection | None = None
+        self._pid: int | None = None
+
+    def __repr__(self) -> str:
+        return f"LocalJobQueue({str(self.path)!r})"
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], service) -> "LocalJobQueue":
+        return cls(project_path(config["STATE_DIR"]) / JOBS_FILE, service,
+                   concurrency=config["JOB_CONCURRENCY"], max_queued=config["MAX_QUEUED_JOBS"],
+                   job_timeout=job_timeout_seconds(config), run_jobs=config["RUN_JOBS"])
+
+    def submit(self, request: JobRequest) -> JobState:
+        now = self.clock()
+        job_id = new_job_id()
+        with self._transaction() as db:
+            waiting, = db.execute("SELECT count(*) FROM jobs WHERE status = ? AND expires_at > ?",
+                                  (QUEUED, now)).fetchone()
+            if waiting >= self.max_queued:
+                raise QueueFull()
+            db.execute("INSERT INTO jobs (id, status, request, created_at, expires_at) "
+                       "VALUES (?, ?, ?, ?, ?)",
+                       (job_id, QUEUED, json.dumps(request.to_dict()), now,
+                        now + QUEUED_JOB_TTL_SECONDS))
+        if self.runner is not None:
+            self.runner.wake()  # this process may have room: no need to wait for a poll
+        return JobState(job_id, QUEUED, now, position=waiting + 1)
+
+    def get(self, job_id: str) -> JobState | None:
+        if not ID_PATTERN.fullmatch(job_id):
+            return None
+        now = self.clock()
+        with self._reading() as db:
+            row = db.execute(f"SELECT {COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if row is None or row[8] <= now:
+                return None
+            position = None
+            if row[1] == QUEUED:
+                position, = db.execute("SELECT count(*) FROM jobs WHERE status = ? AND seq <= ? "
+                                       "AND expires_at > ?", (QUEUED, row[9], now)).fetchone()
+        if row[1] == RUNNING and self._failure_of(row, now) is not None:
+            with self._transaction() as db:
+                self._fail_lost_jobs(db, now)
+                row = db.execute(f"SELECT {COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return state_of(row, position)
+
+    def claim(self) -> tuple[str, JobRequest] | None:
+        """Take the next queued job for this process, if the instance has room for one more."""
+        now = self.clock()
+        with self._reading() as db:
+            # Polled by every process several times a second: look before taking the write lock.
+            if db.execute("SELECT 1 FROM jobs WHERE status = ? AND expires_at > ? LIMIT 1",
+                          (QUEUED, now)).fetchone() is None:
+                return None
+        with self._transaction() as db:
+            self._fail_lost_jobs(db, now)
+            running, = db.execute("SELECT count(*) FROM jobs WHERE status = ?", (RUNNING,)).fetchone()
+            if running >= self.concurrency:
+                return None
+            row = db.execute("SELECT id, request FROM jobs WHERE status = ? AND expires_at > ? "
+                             "ORDER BY seq LIMIT 1", (QUEUED, now)).fetchone()
+            if row is None:
+                return None
+            # Until it finishes, a running job is kept long enough to be found failed if it overruns.
+            db.execute("UPDATE jobs SET status = ?, started_at = ?, runner = ?, expires_at = ? "
+                       "WHERE id = ?", (RUNNING, now, this_runner(), now + self.job_timeout
+                                        + self.service.image_ttl_seconds, row[0]))
+        return row[0], JobRequest.from_dict(json.loads(row[1]))
+
+    def finish(self, job_id: str, outcome: dict) -> None:
+        """Record what this process's run of the job made; a job already failed stays failed."""
+        now = self.clock()
+        result = outcome.get("result")
+        expires_at = result["expires_at"] if result else now + self.service.image_ttl_seconds
+        with self._transaction() as db:
+            written = db.execute(
+                "UPDATE jobs SET status = ?, finished_at = ?, outcome = ?, expires_at = ? "
+                "WHERE id = ? AND status = ? AND runner = ?",
+                (DONE if result else FAILED, now, json.dumps(outcome), expires_at, job_id, RUNNING,
+                 this_runner())).rowcount
+        if not written and result:
+            # Too late (ARTPROXY_JOB_TIMEOUT): nobody will be told about this image.
+            self.service.store.delete(result["name"])
+
+    def purge_expired(self, now: float | None = None) -> int:
+        with self._transaction() as db:
+            return db.execute("DELETE FROM jobs WHERE expires_at <= ?",
+                              (self.clock() if now is None else now,)).rowcount
+
+    def start_runners(self) -> None:
+        if self.run_jobs and self.runner is None:
+            from jobs.runner import Runner
+
+            self.runner = Runner(self, self.service)
+            self.runner.start()
+
+    def _failure_of(self, row: tuple, now: float) -> ArtproxyError | None:
+        started_at, runner = row[4], row[6]
+        if started_at + self.job_timeout <= now:
+            return JobTimedOut()
+        if runner_is_gone(runner):
+            return JobRunnerLost()
+        return None
+
+    def _fail_lost_jobs(self, db: sqlite3.Connection, now: float) -> None:
+        for row in db.execute(f"SELECT {COLUMNS} FROM jobs WHERE status = ?", (RUNNING,)).fetchall():
+            failure = self._failure_of(row, now)
+            if failure is not None:
+                db.execute("UPDATE jobs SET status = ?, finished_at = ?, outcome = ?, expires_at = ? "
+                           "WHERE id = ?", (FAILED, now, json.dumps({"error": error_record(failure)}),
+                                            now + self.service.image_ttl_seconds, row[0]))
+
+    def _db(self) -> sqlite3.Connection:
+        if self._connection is None or self._pid != os.getpid():
+            # A connection must not cross a fork: each process opens its own.
+            self._connection = open_shared(self.path, SCHEMA, BUSY_TIMEOUT_SECONDS)
+            self._pid = os.getpid()
+        return self._connection
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        with self._lock, sqlite_errors():
+            yield self._db()
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock, sqlite_errors():
+            db = self._db()
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+
+def state_of(row: tuple, position: int | None) -> JobState:
+    outcome = json.loads(row[7]) if row[7] else {}
+    return JobState(id=row[0], status=row[1], created_at=row[3], position=position,
+                    started_at=row[4], finished_at=row[5], result=outcome.get("result"),
+                    error=outcome.get("error"))
+
+
+def this_runner() -> str:
+    return f"{HOST}:{os.getpid()}"
+
+
+def runner_is_gone(runner: str | None) -> bool:
+    """True if the runner was a process on this machine that no longer exists. A runner on
+    another machine (a shared folder) is left to ARTPROXY_JOB_TIMEOUT."""
+    host, _, pid = (runner or "").rpartition(":")
+    if host != HOST or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+@contextlib.contextmanager
+def sqlite_errors() -> Iterator[None]:
+    try:
+        yield
+    except sqlite3.Error as error:
+        raise StorageUnavailable("The job store is unavailable; try again shortly") from error

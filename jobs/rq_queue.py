@@ -1,0 +1,159 @@
+"""Jobs on RQ in the Redis that holds the images, run by ``python main.py worker`` anywhere.
+
+Every instance enqueues to and reads from the same RQ queue, so each answers for every job.
+RQ takes its key prefix from ``RQ_KEY_PREFIX`` when it is first imported; import_rq() sets it
+to ARTPROXY_REDIS_PREFIX + "rq" first, so RQ's keys (``artproxy:rq:job:<id>``,
+``artproxy:rq:queue:jobs`` ...) sit beside the images under artproxy's prefix. Arguments and
+results are JSON, never pickles: whoever can write to Redis cannot make a worker run code.
+
+RQ runs each job in a forked child and fails it when that child is killed or overruns
+ARTPROXY_JOB_TIMEOUT. If the whole worker is killed no one is left to say so: a job still
+"started" after its timeout is reported failed here, and its record left to expire.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from datetime import datetime, timezone
+from typing import Any, Mapping
+
+from config import ConfigError, job_timeout_seconds
+from errors import JobRunnerLost, JobTimedOut, QueueFull
+from jobs import (
+    DONE,
+    FAILED,
+    ID_PATTERN,
+    QUEUED,
+    QUEUED_JOB_TTL_SECONDS,
+    RUNNING,
+    JobRequest,
+    JobState,
+    error_record,
+    new_job_id,
+)
+from jobs.task import make_image
+from storage.redis_storage import storage_errors
+
+QUEUE_NAME = "jobs"
+TASK = "jobs.rq_queue.run"
+# Started but not finished this long after the timeout: its worker died with it.
+LOST_AFTER_TIMEOUT_SECONDS = 5
+
+_worker_service = None  # the ImageService a worker process built (prepare_worker)
+
+
+def import_rq(redis_prefix: str):
+    wanted = f"{redis_prefix}rq"
+    loaded = sys.modules.get("rq.defaults")
+    if loaded is not None and loaded.RQ_KEY_PREFIX != wanted:
+        raise ConfigError(f"RQ was loaded with key prefix {loaded.RQ_KEY_PREFIX!r}; one process "
+                          f"cannot also use {wanted!r}")
+    os.environ["RQ_KEY_PREFIX"] = wanted
+    import rq
+    import rq.serializers
+
+    return rq
+
+
+class RQJobQueue:
+    def __init__(self, connection, redis_prefix: str, service, max_queued: int,
+                 job_timeout: float):
+        rq = import_rq(redis_prefix)
+        self.rq = rq
+        self.connection = connection
+        self.service = service
+        self.serializer = rq.serializers.JSONSerializer
+        self.queue = rq.Queue(QUEUE_NAME, connection=connection, serializer=self.serializer)
+        self.max_queued = max_queued
+        self.job_timeout = job_timeout
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], service) -> "RQJobQueue":
+        return cls(service.store.client, config["REDIS_PREFIX"], service,
+                   max_queued=config["MAX_QUEUED_JOBS"], job_timeout=job_timeout_seconds(config))
+
+    def submit(self, request: JobRequest) -> JobState:
+        with storage_errors():
+            # Instances that check at the same moment can each add one: the bound is loose by
+            # at most the number of requests in flight, which is what it is there to limit.
+            if self.queue.count >= self.max_queued:
+                raise QueueFull()
+            job = self.queue.enqueue_call(
+                TASK, args=[request.to_dict()], job_id=new_job_id(),
+                timeout=math.ceil(self.job_timeout),
+                result_ttl=self.service.image_ttl_seconds,  # the image lives as long
+                failure_ttl=self.service.image_ttl_seconds,
+                ttl=QUEUED_JOB_TTL_SECONDS)
+            position = queue_position(job)
+        return JobState(job.id, QUEUED, unix_seconds(job.created_at), position=position)
+
+    def get(self, job_id: str) -> JobState | None:
+        if not ID_PATTERN.fullmatch(job_id):
+            return None
+        with storage_errors():
+            try:
+                job = self.rq.job.Job.fetch(job_id, connection=self.connection,
+                                            serializer=self.serializer)
+            except self.rq.exceptions.NoSuchJobError:
+                return None
+            return self._state_of(job)
+
+    def start_runners(self) -> None:
+        """Web processes only queue jobs; `python main.py worker` runs them."""
+
+    def _state_of(self, job) -> JobState:
+        status = job.get_status(refresh=False)
+        created_at = unix_seconds(job.created_at)
+        started_at = unix_seconds(job.started_at)
+        finished_at = unix_seconds(job.ended_at)
+        if status == self.rq.job.JobStatus.STARTED:
+            now = self.service.clock()
+            if started_at is not None and now > started_at + self.job_timeout + LOST_AFTER_TIMEOUT_SECONDS:
+                # No worker is left to record it: let the record go after the usual time.
+                self.connection.expire(job.key, self.service.image_ttl_seconds)
+                return JobState(job.id, FAILED, created_at, started_at=started_at,
+                                finished_at=now, error=error_record(JobRunnerLost()))
+            return JobState(job.id, RUNNING, created_at, started_at=started_at)
+        if status == self.rq.job.JobStatus.FINISHED:
+            outcome = job.return_value() or {}
+            return JobState(job.id, DONE if "result" in outcome else FAILED, created_at,
+                            started_at=started_at, finished_at=finished_at,
+                            result=outcome.get("result"), error=outcome.get("error"))
+        if status in (self.rq.job.JobStatus.FAILED, self.rq.job.JobStatus.STOPPED,
+                      self.rq.job.JobStatus.CANCELED):
+            return JobState(job.id, FAILED, created_at, started_at=started_at,
+                            finished_at=finished_at, error=error_record(self._failure_of(job)))
+        return JobState(job.id, QUEUED, created_at, position=queue_position(job))
+
+    def _failure_of(self, job):
+        result = job.latest_result()
+        if result is not None and "JobTimeoutException" in (result.exc_string or ""):
+            return JobTimedOut()
+        return JobRunnerLost()
+
+
+def queue_position(job) -> int:
+    """1 = next. A queued job missing from the list is being taken by a worker right now."""
+    index = job.get_position()
+    return 1 if index is None else index + 1
+
+
+def unix_seconds(moment: datetime | None) -> float | None:
+    if moment is None:
+        return None
+    if moment.tzinfo is None:  # RQ writes UTC
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.timestamp()
+
+
+def prepare_worker(service) -> None:
+    """Build the service once in the worker, before RQ forks a child for each job."""
+    global _worker_service
+    _worker_service = service
+
+
+def run(raw_request: dict) -> dict:
+    """What an RQ worker calls for each job (TASK)."""
+    return make_image(_worker_service, JobRequest.from_dict(raw_request))

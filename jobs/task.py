@@ -1,0 +1,36 @@
+"""What a job does, whichever runner runs it: the image ``GET /image`` would make, stored.
+
+A runner keeps the outcome as plain JSON. It holds no delete token or URL: those are made by
+whoever answers ``GET /jobs/<id>``, so a worker on another machine needs no secret.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from errors import ArtproxyError, log_failure
+from jobs import JobRequest, error_record
+from service import ImageService
+
+log = logging.getLogger("artproxy")
+
+
+def make_image(service: ImageService, request: JobRequest) -> dict[str, Any]:
+    """``{"result": {...}}`` when the image is stored, ``{"error": {...}}`` when it failed."""
+    try:
+        rendered, stored = service.render_and_store(request.prompt, request.options)
+    except ArtproxyError as error:
+        log_failure(error, "job")
+        return {"error": error_record(error)}
+    except Exception:
+        log.exception("job failed unexpectedly")
+        return {"error": error_record(ArtproxyError())}
+    return {"result": {
+        "name": stored.name,
+        "expires_at": stored.expires_at,
+        "mime": rendered.format.mime,
+        "provider": rendered.provider,
+        "width": rendered.width,
+        "height": rendered.height,
+    }}

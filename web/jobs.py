@@ -1,0 +1,131 @@
+"""``POST /jobs`` queues what ``GET /image`` makes; ``GET /jobs/<id>`` says how it is going.
+
+Creating a job costs what ``/image`` costs (key, rate limit, quota); reading one costs nothing,
+since a page polls it every second or so. The id, 128 random bits, is what lets a caller read
+a job, as an image's name is what lets it load the image.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Mapping
+
+from flask import Blueprint, current_app, jsonify, request
+
+from errors import BadInput, BadOption, JobNotFound
+from jobs import DONE, FAILED, JobQueue, JobRequest, JobState
+from options import parse_options
+from web.access import require_premium_key
+from web.classic import checked_prompt
+from web.limits import generating, per_key_quota, unlimited
+from web.responses import iso_time, no_store, stored_image_json
+
+jobs = Blueprint("jobs", __name__)
+
+OPTION_FIELDS = ("size", "aspect", "style", "transparent", "format", "seed", "provider")
+LONGEST_WAIT_SECONDS = 30
+# ?wait looks again this often at first, then less often: quick answers for quick jobs without
+# a read per waiting caller every few milliseconds.
+FIRST_LOOK_SECONDS, LAST_LOOK_SECONDS = 0.05, 0.5
+
+
+def job_queue() -> JobQueue:
+    return current_app.extensions["artproxy_jobs"]
+
+
+@jobs.post("/jobs")
+@generating
+@per_key_quota
+@require_premium_key
+def create_job():
+    fields = request.get_json(silent=True)
+    if not isinstance(fields, dict):
+        raise BadInput("The body must be a JSON object with at least a prompt")
+    unknown = sorted(set(fields) - {"prompt", *OPTION_FIELDS})
+    if unknown:
+        raise BadInput(f"Unknown field {unknown[0]!r}; a job takes prompt and "
+                       f"{', '.join(OPTION_FIELDS)}")
+    prompt = checked_prompt(fields.get("prompt"), "prompt is required")
+    options = parse_options(as_query(fields), current_app.config["PROVIDER"])
+    state = job_queue().submit(JobRequest(prompt, options))
+    response = jsonify(job_json(state))
+    response.status_code = 202
+    response.headers["Location"] = f"/jobs/{state.id}"
+    return no_store(response)
+
+
+@jobs.get("/jobs/<job_id>")
+@unlimited
+def job_status(job_id: str):
+    wait_seconds = read_wait()
+    state = job_queue().get(job_id)
+    if state is None:
+        raise JobNotFound()
+    if wait_seconds and state.status not in (DONE, FAILED):  # an ended job changes no more
+        state = wait_for_change(job_id, state, wait_seconds)
+    return no_store(jsonify(job_json(state)))
+
+
+def as_query(fields: Mapping[str, Any]) -> dict[str, str]:
+    """JSON options as the query strings parse_options reads: true -> "true", 42 -> "42"."""
+    query = {}
+    for name in OPTION_FIELDS:
+        value = fields.get(name)
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            query[name] = "true" if value else "false"
+        elif isinstance(value, (str, int)):
+            query[name] = str(value)
+        else:
+            raise BadOption(f"invalid_{name}", f"{name} must be a string, number or boolean", name)
+    return query
+
+
+def read_wait() -> float:
+    raw = request.args.get("wait")
+    if raw is None:
+        return 0
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = -1
+    if not 0 <= seconds <= LONGEST_WAIT_SECONDS:
+        raise BadOption("invalid_wait", f"wait must be a number of seconds from 0 to "
+                                        f"{LONGEST_WAIT_SECONDS}; got {raw!r}", "wait")
+    return seconds
+
+
+def wait_for_change(job_id: str, state: JobState, seconds: float) -> JobState:
+    """The job once its status is no longer ``state.status``, or as it is after ``seconds``."""
+    give_up = time.monotonic() + seconds
+    pause = FIRST_LOOK_SECONDS
+    while time.monotonic() < give_up:
+        time.sleep(min(pause, max(0.0, give_up - time.monotonic())))  # a greenlet's pause under gevent
+        pause = min(pause * 2, LAST_LOOK_SECONDS)
+        now = job_queue().get(job_id)
+        if now is None:
+            raise JobNotFound()
+        if now.status != state.status:
+            return now
+        state = now
+    return state
+
+
+def job_json(state: JobState) -> dict[str, Any]:
+    result = None
+    if state.status == DONE and state.result:
+        made = state.result
+        result = stored_image_json(made["name"], made["expires_at"], made["mime"], made["provider"],
+                                   made["width"], made["height"])
+    return {
+        "id": state.id,
+        "status": state.status,
+        "status_url": f"/jobs/{state.id}",
+        "position": state.position,
+        "created_at": iso_time(state.created_at),
+        "started_at": iso_time(state.started_at) if state.started_at is not None else None,
+        "finished_at": iso_time(state.finished_at) if state.finished_at is not None else None,
+        "result": result,
+        "error": state.error,
+    }
