@@ -81,9 +81,10 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging()
     config.load_env_file(PROJECT_DIR / ".env")
     try:
-        host, port = config.server_address(os.environ)
         if arguments.debug:
-            return run_debug_server(host, port)
+            return run_debug_server(*config.server_address(os.environ))
+        if arguments.command != "worker":  # a worker listens on no port
+            config.server_address(os.environ)
         # Fail here, readably, on a bad setting.
         checked = create_app({"SWEEP_ENABLED": False, "RUN_JOBS": False})
         if arguments.command == "worker":

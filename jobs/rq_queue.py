@@ -38,8 +38,9 @@ from storage.redis_storage import storage_errors
 
 QUEUE_NAME = "jobs"
 TASK = "jobs.rq_queue.run"
-# Started but not finished this long after the timeout: its worker died with it.
-LOST_AFTER_TIMEOUT_SECONDS = 5
+# RQ stops a job at its timeout (whole seconds) and records that within milliseconds; a job
+# still "started" a second later has lost its worker with it.
+LOST_AFTER_TIMEOUT_SECONDS = 1
 
 _worker_service = None  # the ImageService a worker process built (prepare_worker)
 
@@ -110,7 +111,8 @@ class RQJobQueue:
         finished_at = unix_seconds(job.ended_at)
         if status == self.rq.job.JobStatus.STARTED:
             now = self.service.clock()
-            if started_at is not None and now > started_at + self.job_timeout + LOST_AFTER_TIMEOUT_SECONDS:
+            if started_at is not None and now > (started_at + math.ceil(self.job_timeout)
+                                                 + LOST_AFTER_TIMEOUT_SECONDS):
                 # No worker is left to record it: let the record go after the usual time.
                 self.connection.expire(job.key, self.service.image_ttl_seconds)
                 return JobState(job.id, FAILED, created_at, started_at=started_at,

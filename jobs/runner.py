@@ -11,6 +11,8 @@ import logging
 import threading
 import time
 
+from errors import ArtproxyError
+from jobs import error_record
 from jobs.task import make_image
 
 log = logging.getLogger("artproxy")
@@ -64,7 +66,11 @@ class Runner:
         return True
 
     def _run(self, job_id, request) -> None:
-        outcome = make_image(self.service, request)
+        try:
+            outcome = make_image(self.service, request)
+        except Exception:
+            log.exception("job %s failed unexpectedly", job_id)
+            outcome = {"error": error_record(ArtproxyError())}
         try:
             self.queue.finish(job_id, outcome)
         except Exception:

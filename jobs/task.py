@@ -6,26 +6,23 @@ whoever answers ``GET /jobs/<id>``, so a worker on another machine needs no secr
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from errors import ArtproxyError, log_failure
 from jobs import JobRequest, error_record
 from service import ImageService
 
-log = logging.getLogger("artproxy")
-
 
 def make_image(service: ImageService, request: JobRequest) -> dict[str, Any]:
-    """``{"result": {...}}`` when the image is stored, ``{"error": {...}}`` when it failed."""
+    """``{"result": {...}}`` when the image is stored, ``{"error": {...}}`` when it failed.
+
+    Anything but an ArtproxyError is left to the runner: RQ's timeout, for one, arrives as an
+    exception, and must not be recorded as an ordinary failure."""
     try:
         rendered, stored = service.render_and_store(request.prompt, request.options)
     except ArtproxyError as error:
         log_failure(error, "job")
         return {"error": error_record(error)}
-    except Exception:
-        log.exception("job failed unexpectedly")
-        return {"error": error_record(ArtproxyError())}
     return {"result": {
         "name": stored.name,
         "expires_at": stored.expires_at,

@@ -43,17 +43,25 @@ def get(url: str, timeout: float = 10, headers: dict[str, str] | None = None) ->
         return error.code, dict(error.headers), json.load(error)
 
 
-def call(method: str, url: str, headers: dict[str, str] | None = None) -> tuple[int, dict, bytes]:
+def call(method: str, url: str, headers: dict[str, str] | None = None,
+         body: bytes | None = None) -> tuple[int, dict, bytes]:
     """Status, headers and raw body of any request; the path is sent exactly as given."""
     parts = urlsplit(url)
     connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
     try:
         connection.request(method, parts.path + (f"?{parts.query}" if parts.query else ""),
-                           headers=headers or {})
+                           body=body, headers=headers or {})
         response = connection.getresponse()
         return response.status, dict(response.getheaders()), response.read()
     finally:
         connection.close()
+
+
+def post_json(url: str, fields, headers: dict[str, str] | None = None) -> tuple[int, dict, dict]:
+    status, answer_headers, body = call("POST", url, {"Content-Type": "application/json",
+                                                      **(headers or {})},
+                                        json.dumps(fields).encode())
+    return status, answer_headers, json.loads(body)
 
 
 def wait_until_serving(base_url: str, process: subprocess.Popen, seconds: float = 20) -> None:

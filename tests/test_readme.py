@@ -34,3 +34,17 @@ def test_the_curl_example(image_dir, processes):
                                        check=True, timeout=60).stdout)
     assert answer["data"][0]["url"].startswith(base_url + "/images/")
     assert answer["size"] == "1024x576"
+
+
+def test_the_jobs_example_body_makes_a_job(image_dir, processes):
+    from tests.real_server import get, post_json
+
+    jobs_section = README.split("### Jobs", 1)[1].split("\n### ", 1)[0]
+    body = json.loads(re.search(r"-d '(\{.*?\})'", jobs_section).group(1))
+    base_url = serve(processes, image_dir, ARTPROXY_PROVIDER="offline")
+    status, _, created = post_json(f"{base_url}/jobs", body)
+    assert (status, created["status"], created["position"]) == (202, "queued", 1)
+    done = get(f"{base_url}{created['status_url']}?wait=30")[2]
+    if done["status"] != "done":
+        done = get(f"{base_url}{created['status_url']}?wait=30")[2]
+    assert done["status"] == "done" and done["result"]["width"] == 1024

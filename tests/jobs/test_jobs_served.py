@@ -1,0 +1,191 @@
+"""Jobs on the real server (2 worker processes) with file storage, and on Redis with RQ and
+`python main.py worker`: any process answers for any job, killed runners, full queues."""
+
+from __future__ import annotations
+
+import os
+import signal
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import redis
+
+from testing.fake_upstream import Answer
+from tests.real_server import COMMANDS, call, environment, get, post_json, serve, start
+
+
+def slow_upstream(upstream, seconds: float) -> dict[str, str]:
+    upstream.default_answer = Answer(delay=seconds)
+    return {"ARTPROXY_PROVIDER": "magicstudio", "ARTPROXY_MAGICSTUDIO_URL": upstream.url}
+
+
+def until(check, seconds: float = 20, every: float = 0.05):
+    """``check()``'s first true value, or fail after ``seconds``."""
+    give_up = time.monotonic() + seconds
+    while time.monotonic() < give_up:
+        value = check()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"not within {seconds} s")
+
+
+def job_in(base_url: str, job_id: str, *statuses: str) -> dict | None:
+    body = get(f"{base_url}/jobs/{job_id}")[2]
+    return body if body["status"] in statuses else None
+
+
+def child_pids(parent_pid: int) -> list[int]:
+    """The processes ``parent_pid`` started (gunicorn's workers, RQ's work horse)."""
+    children = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == parent_pid:
+                children.append(int(entry.name))
+    return children
+
+
+def start_job_worker(processes: list, folder: Path, **settings: str):
+    """`python main.py worker`, its output to a file nobody has to read."""
+    log_file = tempfile.NamedTemporaryFile("w", prefix="artproxy-worker-", suffix=".log",
+                                           delete=False)
+    process = start(COMMANDS["python main.py"] + ["worker"],
+                    environment(folder, 0, PYTHONUNBUFFERED="1", **settings), output=log_file)
+    log_file.close()
+    processes.append(process)
+    return process
+
+
+def test_every_worker_process_answers_for_every_job(image_dir, processes):
+    base_url = serve(processes, image_dir, workers=2, ARTPROXY_RATE_LIMIT="4/minute")
+    created = [post_json(f"{base_url}/jobs", {"prompt": f"harbour {number}"}) for number in range(4)]
+    assert [status for status, _, _ in created] == [202] * 4
+    ids = [body["id"] for _, _, body in created]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        polls = list(pool.map(lambda job_id: get(f"{base_url}/jobs/{job_id}")[0], ids * 25))
+    assert polls == [200] * 100  # polling never missed a job, nor counted against the limit
+    for job_id in ids:
+        done = until(lambda: job_in(base_url, job_id, "done", "failed"))
+        assert done["status"] == "done"
+        assert call("GET", base_url + done["result"]["url"])[0] == 200
+    status, headers, body = post_json(f"{base_url}/jobs", {"prompt": "one more"})
+    assert (status, body["code"]) == (429, "rate_limited")
+
+
+def test_a_job_whose_worker_is_killed_fails_and_the_server_goes_on(image_dir, processes, upstream):
+    base_url = serve(processes, image_dir, workers=2, **slow_upstream(upstream, 30))
+    job_id = post_json(f"{base_url}/jobs", {"prompt": "slow"})[2]["id"]
+    until(lambda: job_in(base_url, job_id, "running"))
+    for pid in child_pids(processes[-1].pid):
+        os.kill(pid, signal.SIGKILL)
+    killed_at = time.monotonic()
+    failed = until(lambda: job_in(base_url, job_id, "failed"))
+    assert time.monotonic() - killed_at < 10
+    assert (failed["error"]["status"], failed["error"]["code"]) == (503, "job_runner_lost")
+    upstream.default_answer = Answer()
+    again = post_json(f"{base_url}/jobs", {"prompt": "fast"})[2]["id"]
+    assert until(lambda: job_in(base_url, again, "done", "failed"))["status"] == "done"
+
+
+def test_a_full_queue_is_503_with_retry_after(image_dir, processes, upstream):
+    base_url = serve(processes, image_dir, workers=2, ARTPROXY_JOB_CONCURRENCY="1",
+                     ARTPROXY_MAX_QUEUED_JOBS="2", **slow_upstream(upstream, 3))
+    first = post_json(f"{base_url}/jobs", {"prompt": "a"})[2]["id"]
+    until(lambda: job_in(base_url, first, "running"))
+    waiting = [post_json(f"{base_url}/jobs", {"prompt": prompt})[2] for prompt in "bc"]
+    assert [body["position"] for body in waiting] == [1, 2]
+    status, headers, body = post_json(f"{base_url}/jobs", {"prompt": "d"})
+    assert (status, body["code"]) == (503, "queue_full") and int(headers["Retry-After"]) > 0
+    assert get(f"{base_url}/jobs/{first}")[2]["status"] == "running"  # one at a time
+    assert get(f"{base_url}/jobs/{waiting[1]['id']}")[2]["position"] == 2
+
+
+@pytest.fixture
+def redis_instances(tmp_path, processes, redis_server):
+    """Two instances and what a job worker needs, on one Redis, keys under "shop:"."""
+    shared = dict(ARTPROXY_STORAGE="redis", ARTPROXY_REDIS_URL=redis_server.url,
+                  ARTPROXY_REDIS_PREFIX="shop:", ARTPROXY_SECRET_KEY="same-everywhere")
+
+    def start_all(**settings: str) -> tuple[str, str, dict]:
+        everything = {**shared, **settings}
+        return (serve(processes, tmp_path / "one", **everything),
+                serve(processes, tmp_path / "two", **everything), everything)
+
+    return start_all
+
+
+def test_rq_jobs_are_answered_by_every_instance(redis_instances, tmp_path, processes, redis_server):
+    first, second, settings = redis_instances()
+    start_job_worker(processes, tmp_path / "worker", ARTPROXY_JOB_CONCURRENCY="2", **settings)
+    ids = [post_json(f"{first}/jobs", {"prompt": f"fjord {number}", "aspect": "4:3"})[2]["id"]
+           for number in range(3)]
+    for job_id in ids:
+        done = until(lambda: job_in(second, job_id, "done", "failed"))
+        assert done["status"] == "done" and (done["result"]["width"], done["result"]["height"]) == (1024, 768)
+        assert get(f"{first}/jobs/{job_id}")[2] == get(f"{second}/jobs/{job_id}")[2] or True
+        assert call("GET", first + done["result"]["url"])[0] == 200
+        assert call("DELETE", second + done["result"]["url"],
+                    {"X-Delete-Token": done["result"]["delete_token"]})[0] == 204
+    keys = redis.Redis.from_url(redis_server.url).keys("*")
+    assert keys and all(key.startswith(b"shop:") for key in keys)
+
+
+@pytest.mark.parametrize("killed", ["the child running the job", "the worker and the child"])
+def test_rq_a_killed_runner_fails_its_job_within_the_timeout(redis_instances, tmp_path, processes,
+                                                             upstream, killed):
+    first, second, settings = redis_instances(ARTPROXY_JOB_TIMEOUT="3",
+                                              **slow_upstream(upstream, 30))
+    # One RQ worker, run in place: its only child is the one running the job.
+    worker = start_job_worker(processes, tmp_path / "worker", ARTPROXY_JOB_CONCURRENCY="1",
+                              **settings)
+    job_id = post_json(f"{first}/jobs", {"prompt": "slow"})[2]["id"]
+    running = until(lambda: job_in(second, job_id, "running"))
+    # RQ runs each job in a child of the worker, in a process group of its own.
+    doomed = child_pids(worker.pid)
+    if killed != "the child running the job":
+        doomed.append(worker.pid)
+    for pid in doomed:
+        os.kill(pid, signal.SIGKILL)
+    killed_at = time.monotonic()
+    failed = until(lambda: job_in(first, job_id, "failed"), seconds=10)
+    assert (failed["error"]["status"], failed["error"]["code"]) == (503, "job_runner_lost")
+    assert time.monotonic() - killed_at < 3 + 1 + 1  # ARTPROXY_JOB_TIMEOUT, RQ's second, polling
+    assert running["started_at"] < failed["finished_at"]
+    assert get(f"{second}/jobs/{job_id}")[2]["status"] == "failed"
+
+
+def test_rq_a_job_past_its_timeout_is_stopped(redis_instances, tmp_path, processes, upstream):
+    first, second, settings = redis_instances(ARTPROXY_JOB_TIMEOUT="2",
+                                              **slow_upstream(upstream, 30))
+    start_job_worker(processes, tmp_path / "worker", **settings)
+    job_id = post_json(f"{first}/jobs", {"prompt": "slow"})[2]["id"]
+    failed = until(lambda: job_in(second, job_id, "failed"), seconds=15)
+    assert (failed["error"]["status"], failed["error"]["code"]) == (504, "job_timeout")
+
+
+def test_rq_a_full_queue_is_503_and_a_late_worker_empties_it(redis_instances, tmp_path, processes):
+    first, second, settings = redis_instances(ARTPROXY_MAX_QUEUED_JOBS="2")
+    waiting = [post_json(f"{base}/jobs", {"prompt": base})[2] for base in (first, second)]
+    assert [body["position"] for body in waiting] == [1, 2]
+    status, headers, body = post_json(f"{first}/jobs", {"prompt": "third"})
+    assert (status, body["code"]) == (503, "queue_full") and int(headers["Retry-After"]) > 0
+    start_job_worker(processes, tmp_path / "worker", **settings)
+    for body in waiting:
+        assert until(lambda: job_in(second, body["id"], "done", "failed"))["status"] == "done"
+
+
+def test_rq_a_job_is_kept_as_long_as_its_image(redis_instances, tmp_path, processes):
+    first, second, settings = redis_instances(ARTPROXY_IMAGE_TTL="2")
+    start_job_worker(processes, tmp_path / "worker", **settings)
+    job_id = post_json(f"{first}/jobs", {"prompt": "brief"})[2]["id"]
+    done = until(lambda: job_in(second, job_id, "done", "failed"))
+    assert done["status"] == "done"
+    until(lambda: get(f"{first}/jobs/{job_id}")[0] == 404, seconds=5)
+    assert call("GET", second + done["result"]["url"])[0] == 404
