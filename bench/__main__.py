@@ -1,7 +1,8 @@
 """One command for every figure in BENCHMARKS.md: ``bench/run`` (or ``python -m bench``).
 
     python -m bench                 the four targets, production server setup, seed baseline
-    python -m bench --only 1,3      some of them (R: Redis storage against the local folder)
+    python -m bench --only 1,3      some of them (R: Redis storage against the local folder,
+                                    J: jobs against /image)
     python -m bench --compare       targets 1 and 2 under candidate gunicorn setups
 """
 
@@ -70,8 +71,9 @@ def table(rows: list[Row]) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description="artproxy's benchmark")
-    parser.add_argument("--only", default="1,2,3,4,R",
-                        help="targets to run, e.g. 1,3; R is Redis against the local folder")
+    parser.add_argument("--only", default="1,2,3,4,R,J",
+                        help="targets to run, e.g. 1,3; R is Redis against the local folder, "
+                             "J jobs against /image")
     parser.add_argument("--compare", action="store_true",
                         help="run targets 1 and 2 under each candidate server setup")
     arguments = parser.parse_args()
@@ -96,6 +98,8 @@ def main() -> int:
                 rows += scenarios.expiry(pictures["tiny"])
             if "R" in targets:
                 rows += scenarios.storage_compare(pictures["big"])
+            if "J" in targets:
+                rows += scenarios.jobs_compare(pictures["small"])
             print(table(rows))
     print(f"\nMachine: {machine()}\nRun took {time.monotonic() - started:.0f} s.")
     return 0

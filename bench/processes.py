@@ -20,9 +20,10 @@ BENCH_DIR = PROJECT_DIR / "bench"
 
 
 class Server:
-    """A child process that serves HTTP on a loopback port, stopped with SIGTERM."""
+    """A child process that serves HTTP on a loopback port, stopped with SIGTERM. With port
+    None it serves nothing (a job worker) and is taken as ready once started."""
 
-    def __init__(self, name: str, command: list[str], port: int, env: dict[str, str] | None = None,
+    def __init__(self, name: str, command: list[str], port: int | None, env: dict[str, str] | None = None,
                  ready_path: str | None = "/", cwd: Path = PROJECT_DIR):
         self.name = name
         self.port = port
@@ -30,7 +31,8 @@ class Server:
         self.log = tempfile.NamedTemporaryFile(prefix=f"bench-{name}-", suffix=".log", delete=False)
         self.process = subprocess.Popen(command, cwd=cwd, env={**os.environ, **(env or {})},
                                         stdout=self.log, stderr=subprocess.STDOUT)
-        self._wait_until_ready(ready_path)
+        if port is not None:
+            self._wait_until_ready(ready_path)
 
     def _wait_until_ready(self, ready_path: str | None, seconds: float = 30) -> None:
         """Until ``ready_path`` answers over HTTP, or with None until the port accepts."""

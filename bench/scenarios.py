@@ -249,6 +249,75 @@ def storage_compare(big_png: Path, setup: ServerSetup = PRODUCTION) -> list[Row]
     ]
 
 
+def jobs_compare(small_photo: Path, setup: ServerSetup = PRODUCTION) -> list[Row]:
+    """Target J: images made through POST /jobs and polled with ?wait, against GET /image with
+    the same clients and upstream, with file storage (the server's runners) and with Redis
+    (RQ and one `python main.py worker`)."""
+    clients = 4 * CORES
+    count = 25 * clients
+    rows = []
+    with start_upstream(small_photo) as upstream, start_redis() as redis_server, \
+            tempfile.TemporaryDirectory() as image_dir:
+        settings = {"JOB_CONCURRENCY": str(clients), "MAX_QUEUED_JOBS": str(count)}
+        for storage in ("file", "redis"):
+            settings.update(STORAGE=storage, REDIS_URL=f"redis://127.0.0.1:{redis_server.port}/0")
+            with start_artproxy(setup, upstream, Path(image_dir), **settings) as artproxy, \
+                    start_job_worker(upstream, Path(image_dir), storage, **settings):
+                hey(artproxy.url + "/image?p=bench", clients, clients)
+                images = hey(artproxy.url + "/image?p=bench", count, clients)
+                _require_all_ok(images, f"/image with {storage} storage")
+                run_jobs(artproxy.url, clients, clients)  # warm-up
+                jobs_rate, one_job = run_jobs(artproxy.url, count, clients), run_jobs(artproxy.url, 30, 1)
+                one_image = hey(artproxy.url + "/image?p=bench", 30, 1)
+            runner = "server's runners" if storage == "file" else "RQ, 1 worker"
+            rows.append(Row("J", f"images/s through jobs, {storage} storage ({runner}), "
+                                 f"{clients} clients", f"{jobs_rate[0]:.0f}",
+                            f"/image {images.rate:.0f}", f"{jobs_rate[0] / images.rate:.0%}",
+                            "report", None))
+            rows.append(Row("J", f"one job, POST to done, p50 (ms), {storage} storage",
+                            f"{one_job[1] * 1000:.0f}",
+                            f"/image {one_image.percentile(0.5) * 1000:.0f}",
+                            f"+{(one_job[1] - one_image.percentile(0.5)) * 1000:.0f} ms",
+                            "report", None))
+    return rows
+
+
+def start_job_worker(upstream: Server, image_dir: Path, storage: str, **settings: str) -> Server:
+    """`python main.py worker` with Redis; with file storage the server runs its jobs itself."""
+    env = {"ARTPROXY_PROVIDER": "magicstudio", "ARTPROXY_MAGICSTUDIO_URL": upstream.url + "/",
+           "ARTPROXY_IMAGE_DIR": str(image_dir), "ARTPROXY_STATE_DIR": str(image_dir / ".state"),
+           **{f"ARTPROXY_{name}": value for name, value in settings.items()}}
+    command = python_command("main.py", "worker") if storage == "redis" else python_command(
+        "-c", "import time; time.sleep(1e6)")
+    return Server("job-worker", command, None, env=env)
+
+
+def run_jobs(base_url: str, count: int, clients: int) -> tuple[float, float]:
+    """(jobs done per second, median seconds from POST to done) for ``count`` jobs, each client
+    creating one and polling it with ?wait until done, then the next."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(number: int) -> float:
+        started = time.monotonic()
+        request = urllib.request.Request(base_url + "/jobs", method="POST",
+                                         data=json.dumps({"prompt": f"bench {number}"}).encode(),
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            status_url = base_url + json.load(answer)["status_url"]
+        while True:
+            with urllib.request.urlopen(status_url + "?wait=30", timeout=60) as answer:
+                status = json.load(answer)["status"]
+            if status == "done":
+                return time.monotonic() - started
+            if status == "failed":
+                raise RuntimeError(f"a benchmark job failed: {status_url}")
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=clients) as pool:
+        durations = list(pool.map(one, range(count)))
+    return count / (time.monotonic() - started), statistics.median(durations)
+
+
 def start_redis() -> RedisServer:
     return RedisServer(Path(tempfile.gettempdir()))
 

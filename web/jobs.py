@@ -26,7 +26,7 @@ OPTION_FIELDS = ("size", "aspect", "style", "transparent", "format", "seed", "pr
 LONGEST_WAIT_SECONDS = 30
 # ?wait looks again this often at first, then less often: quick answers for quick jobs without
 # a read per waiting caller every few milliseconds.
-FIRST_LOOK_SECONDS, LAST_LOOK_SECONDS = 0.05, 0.5
+FIRST_LOOK_SECONDS, LAST_LOOK_SECONDS = 0.01, 0.5
 
 
 def job_queue() -> JobQueue:
