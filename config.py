@@ -76,6 +76,13 @@ def non_negative_int(raw: str) -> int:
     return value
 
 
+def non_negative_float(raw: str) -> float:
+    value = float(raw)
+    if not value >= 0:
+        raise ValueError("must be a number, 0 or more")
+    return value
+
+
 def optional_seconds(raw: str) -> float | None:
     """Seconds above 0, or empty for the setting's computed default."""
     return positive_float(raw) if raw.strip() else None
@@ -151,6 +158,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("OPENAI_BASE_URL", "https://api.openai.com/v1", str,
             "Base URL of OpenAI's API, or of any server that speaks it."),
     Setting("OPENAI_MODEL", "gpt-image-1", str, "Image model the `openai` provider asks for."),
+    Setting("OFFLINE_DELAY", 0.0, non_negative_float,
+            "Seconds the `offline` provider takes per picture, to show progress as a real upstream "
+            "would (demos, tests)."),
     Setting("UPSTREAM_TIMEOUT", 60.0, positive_float,
             "Seconds the upstream may take to answer in full (read timeout and overall deadline)."),
     Setting("UPSTREAM_CONNECT_TIMEOUT", 5.0, positive_float,

@@ -33,7 +33,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     ``test_config`` may also hold CLOCK, a function returning unix seconds, to control time.
     """
-    app = Flask(__name__, static_folder=None)  # no page yet: no /static route
+    # /static/ holds the page's files (web/page.py serves the page at /app).
+    app = Flask(__name__, static_folder="web/static", static_url_path="/static")
     app.config.update(config.defaults())
     app.config.update(config.from_environment(os.environ))
     app.config.update(test_config or {})

@@ -9,6 +9,7 @@ from __future__ import annotations
 import colorsys
 import hashlib
 import random
+import time
 from typing import Any, Mapping
 
 from PIL import Image, ImageDraw, ImageFilter, ImageOps
@@ -24,11 +25,16 @@ RIDGE_SEGMENTS = 64  # a power of two, for midpoint displacement
 class OfflineProvider:
     name = "offline"
 
+    def __init__(self, delay_seconds: float = 0.0):
+        self.delay_seconds = delay_seconds
+
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "OfflineProvider":
-        return cls()
+        return cls(config["OFFLINE_DELAY"])
 
     def generate(self, prompt: str, options: ImageOptions) -> GeneratedImage:
+        if self.delay_seconds:
+            time.sleep(self.delay_seconds)  # as long as a real upstream, so progress shows
         width, height = options.size or (SIZE, SIZE)
         picture = paint_landscape(prompt, width, height, options.seed)
         return GeneratedImage(data=to_png(picture), provider=self.name)

@@ -1,5 +1,5 @@
-"""The classic API: ``GET /generate`` (base64 JSON), ``GET /image`` (a stored image's URL) and
-``GET /styles`` (the style presets)."""
+"""The classic API: ``GET /generate`` (base64 JSON), ``GET /image`` (a stored image's URL),
+``GET /styles`` (the style presets) and ``GET /options`` (what else a caller may choose)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from werkzeug.exceptions import MethodNotAllowed
 
 from errors import BadPrompt
 from generator_client import ImageOptions
-from options import STYLES, parse_options
+from imaging import FORMATS
+from options import ASPECTS, MAX_SEED, STYLES, aspect_size, parse_options
 from service import RenderedImage
 from web.access import require_premium_key
 from web.limits import generating, per_key_quota, quota_status, unlimited
@@ -76,6 +77,21 @@ def image():
 def styles():
     return jsonify([{"name": style.name, "label": style.label, "description": style.description}
                     for style in STYLES.values()])
+
+
+@classic.get("/options")
+@unlimited
+def image_options():
+    """The choices beside the styles, so a page or client can offer exactly what is accepted."""
+    return jsonify(
+        aspects=[{"name": aspect, "width": aspect_size(aspect)[0], "height": aspect_size(aspect)[1]}
+                 for aspect in ASPECTS],
+        formats=list(FORMATS),
+        providers=list(current_app.config["PROVIDER"]),
+        max_seed=MAX_SEED,
+        max_prompt_chars=current_app.config["MAX_PROMPT_CHARS"],
+        keys_required=bool(current_app.config["PREMIUM_KEYS"]),
+    )
 
 
 @classic.get("/quota")
