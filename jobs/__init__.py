@@ -24,6 +24,7 @@ from errors import ArtproxyError
 from generator_client import ImageOptions
 
 QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
+STATUSES = (QUEUED, RUNNING, DONE, FAILED)
 # 128 random bits: a job's id is all it takes to read it, as an image's name is.
 ID_PATTERN = re.compile(r"[0-9a-f]{32}")
 # A job no runner has taken after an hour is dropped: its caller has long given up.

@@ -13,7 +13,7 @@ from typing import Any, Mapping
 from flask import Blueprint, current_app, jsonify, request
 
 from errors import BadInput, BadOption, JobNotFound
-from jobs import DONE, FAILED, JobQueue, JobRequest, JobState
+from jobs import DONE, FAILED, STATUSES, JobQueue, JobRequest, JobState
 from options import parse_options
 from web.access import require_premium_key
 from web.classic import checked_prompt
@@ -58,10 +58,13 @@ def create_job():
 @unlimited
 def job_status(job_id: str):
     wait_seconds = read_wait()
+    seen = read_seen()
     state = job_queue().get(job_id)
     if state is None:
         raise JobNotFound()
-    if wait_seconds and state.status not in (DONE, FAILED):  # an ended job changes no more
+    # Wait only while the job is as the caller last saw it (as it is now, if it does not say),
+    # and never for an ended job, which changes no more.
+    if wait_seconds and state.status not in (DONE, FAILED) and seen in (None, state.status):
         state = wait_for_change(job_id, state, wait_seconds)
     return no_store(jsonify(job_json(state)))
 
@@ -94,6 +97,16 @@ def read_wait() -> float:
         raise BadOption("invalid_wait", f"wait must be a number of seconds from 0 to "
                                         f"{LONGEST_WAIT_SECONDS}; got {raw!r}", "wait")
     return seconds
+
+
+def read_seen() -> str | None:
+    """``after``: the status the caller last saw. Without it a poll that arrives just after a
+    job started would wait for the job's end and the caller would never see it running."""
+    seen = request.args.get("after")
+    if seen is not None and seen not in STATUSES:
+        raise BadOption("invalid_after", f"after must be one of {', '.join(STATUSES)}; got {seen!r}",
+                        "after")
+    return seen
 
 
 def wait_for_change(job_id: str, state: JobState, seconds: float) -> JobState:

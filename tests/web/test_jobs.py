@@ -148,6 +148,21 @@ def test_wait_holds_until_the_status_changes(make_app, upstream):
     assert time.monotonic() - started < 1  # an ended job changes no more: no wait
 
 
+def test_after_names_what_the_caller_saw_so_no_change_is_missed(make_app, upstream):
+    upstream.default_answer = Answer(delay=1.0)
+    client = make_app().test_client()
+    body = client.post("/jobs", json={"prompt": "x"}).get_json()
+    running = client.get(f"{body['status_url']}?wait=10&after=queued").get_json()
+    assert running["status"] == "running"
+    started = time.monotonic()
+    # The caller saw "queued" last: the job has moved on since, so the answer comes at once.
+    assert client.get(f"{body['status_url']}?wait=10&after=queued").get_json()["status"] == "running"
+    assert time.monotonic() - started < 0.5
+    assert client.get(f"{body['status_url']}?wait=10&after=running").get_json()["status"] == "done"
+    bad = client.get(f"{body['status_url']}?wait=1&after=finished")
+    assert (bad.status_code, bad.get_json()["code"]) == (400, "invalid_after")
+
+
 @pytest.mark.parametrize("wait", ["-1", "31", "soon", "nan"])
 def test_a_bad_wait_is_400(jobs_app, wait):
     client = jobs_app().test_client()

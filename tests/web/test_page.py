@@ -43,7 +43,8 @@ class Visit:
     def __init__(self, browser, base_url: str, width: int = 1024, scheme: str = "light"):
         self.base_url = base_url
         self.context = browser.new_context(viewport={"width": width, "height": 900},
-                                           color_scheme=scheme)
+                                           color_scheme=scheme,
+                                           permissions=["clipboard-read", "clipboard-write"])
         self.page = self.context.new_page()
         self.errors: list[str] = []
         self.requests: list = []
@@ -124,6 +125,14 @@ def test_make_watch_keep_and_delete_a_picture(visit, image_dir, processes):
     assert call("GET", base_url + url)[0] == 200
 
     tab.gallery().get_by_role("button", name="Show").click()
+    page.get_by_role("button", name="Copy embed code").click()
+    expect(page.locator("#copied")).to_have_text("Embed code copied.")
+    embed = page.evaluate("navigator.clipboard.readText()")
+    assert embed == (f'<img src="{base_url}{url}" alt="{PROMPT}" width="1024" height="576">')
+    page.get_by_role("button", name="Copy link").click()
+    expect(page.locator("#copied")).to_have_text("Link copied.")
+    assert page.evaluate("navigator.clipboard.readText()") == base_url + url
+    assert page.get_by_role("link", name="Download").get_attribute("href") == url
     page.get_by_role("button", name="Delete", exact=True).click()
     expect(tab.gallery().get_by_role("img")).to_have_count(0)
     assert call("GET", base_url + url)[0] == 404

@@ -5,7 +5,9 @@
 
 const IMAGES_KEY = "artproxy.images";
 const API_KEY_KEY = "artproxy.apiKey";
-const WAIT_SECONDS = 10; // how long one poll of a job may be held by the server
+// How long one poll of a job may be held by the server: shorter while queued, so the place in
+// the queue (which moves without the status changing) is fresh.
+const WAIT_SECONDS = { queued: 3, running: 10 };
 
 const $ = (id) => document.getElementById(id);
 let choices = { max_seed: 4294967295, formats: ["png"], providers: [] };
@@ -136,12 +138,10 @@ async function make(request) {
   try {
     job = await api("POST", "/jobs", request);
     showProgress();
-    // ?wait answers when the status differs from what it was when the poll arrived, so the
-    // first look is a plain one: a job may have started between the POST and the poll.
-    let wait = "";
+    // ?after says what this page last saw: the server answers as soon as the job differs
+    // from it, so a start between two polls is never missed.
     while (job.status === "queued" || job.status === "running") {
-      job = await api("GET", job.status_url + wait);
-      wait = `?wait=${WAIT_SECONDS}`;
+      job = await api("GET", `${job.status_url}?wait=${WAIT_SECONDS[job.status]}&after=${job.status}`);
       if (job.status === "queued" || job.status === "running") showProgress();
     }
     if (job.status === "done") {
