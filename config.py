@@ -88,6 +88,13 @@ def optional_seconds(raw: str) -> float | None:
     return positive_float(raw) if raw.strip() else None
 
 
+def log_format(raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in ("text", "json"):
+        raise ValueError("must be text or json")
+    return value
+
+
 def storage_kind(raw: str) -> str:
     value = raw.strip().lower()
     if value not in ("file", "redis"):
@@ -225,6 +232,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("CLIENT_TIMEOUT", 20.0, positive_float,
             "Seconds a client may leave each read or write of its connection waiting before it "
             "is dropped, so one that never reads its answer cannot hold the memory."),
+    Setting("METRICS", True, boolean,
+            "Serve Prometheus metrics at `/metrics`, counted for all worker processes."),
+    Setting("LOG_FORMAT", "text", log_format,
+            "`text`, or `json` for one JSON object per log line; each line of a request carries "
+            "its X-Request-ID."),
     Setting("TRUSTED_PROXIES", 0, non_negative_int,
             "Proxies in front that set X-Forwarded-For; 0 trusts none and uses the peer address."),
 )

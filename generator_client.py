@@ -105,18 +105,19 @@ def create_provider(name: str, config: Mapping[str, Any]) -> Provider:
     return plugins.load(PROVIDERS, name, "PROVIDER").from_config(config)
 
 
-def create_chain(config: Mapping[str, Any], counters, clock: Callable[[], float]):
+def create_chain(config: Mapping[str, Any], counters, clock: Callable[[], float], metrics=None):
     """The configured providers in order, each with its answers checked, behind a breaker and
     merging identical calls;
     returns the chain (a provider), the breakers (whose state /healthz reports) and the bare
     providers by name (for the ones that can also edit an image).
 
     ``counters`` is a ``limits`` Storage every process shares (the store's limits_storage),
-    where the breakers keep their state."""
+    where the breakers keep their state; ``metrics`` (metrics.py) counts each provider's calls."""
     from providers.breaker import CircuitBreaker
     from providers.checked import CheckedImages
     from providers.fallback import FallbackChain
     from providers.merged import MergedCalls
+    from providers.observed import ObservedCalls
 
     check_providers(config)
     guarded, breakers, bare = [], [], {}
@@ -129,5 +130,6 @@ def create_chain(config: Mapping[str, Any], counters, clock: Callable[[], float]
             cooldown_seconds=config["PROVIDER_COOLDOWN"],
             trial_seconds=config["UPSTREAM_TIMEOUT"] + 5, clock=clock)
         breakers.append(breaker)
-        guarded.append(MergedCalls(breaker) if config["MERGE_IDENTICAL_CALLS"] else breaker)
+        observed = ObservedCalls(breaker, metrics) if metrics is not None and metrics.enabled else breaker
+        guarded.append(MergedCalls(observed) if config["MERGE_IDENTICAL_CALLS"] else observed)
     return FallbackChain(guarded), breakers, bare

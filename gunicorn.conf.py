@@ -2,7 +2,9 @@
 
 import os
 import secrets
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -17,6 +19,7 @@ from config import (  # noqa: E402
     summary,
 )
 from generator_client import check_providers  # noqa: E402
+from logs import gunicorn_json_config  # noqa: E402
 
 load_env_file(Path(__file__).resolve().parent / ".env")
 try:
@@ -62,6 +65,27 @@ accesslog = None
 # artproxy does not use gunicorn's control socket, and two instances on one machine would
 # contend for its single default path.
 control_socket_disable = True
+
+
+if _settings["LOG_FORMAT"] == "json":
+    logconfig_dict = gunicorn_json_config()
+
+# Metrics: every worker writes its samples to files in one folder, which /metrics adds up
+# (prometheus_client's multiprocess mode). The folder starts empty at each start, so counts
+# start at zero, and workers inherit the variable that names it.
+_metrics_folder_made = None
+if _settings["METRICS"]:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        for _old_samples in Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).glob("*.db"):
+            _old_samples.unlink()
+    else:
+        _metrics_folder_made = tempfile.mkdtemp(prefix="artproxy-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_folder_made
+
+
+def on_exit(server) -> None:
+    if _metrics_folder_made:
+        shutil.rmtree(_metrics_folder_made, ignore_errors=True)
 
 
 if not os.environ.get("ARTPROXY_SECRET_KEY"):

@@ -19,8 +19,10 @@ from flask import Flask
 import cleanup
 import config
 import jobs
+import logs
 import web
 from config import PROJECT_DIR
+from metrics import create_metrics, instance_state
 from service import ImageService
 
 log = logging.getLogger("artproxy")
@@ -39,10 +41,14 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(config.from_environment(os.environ))
     app.config.update(test_config or {})
 
-    service = ImageService.from_config(app.config, app.config.get("CLOCK", time.time))
+    metrics = create_metrics(app.config["METRICS"])
+    service = ImageService.from_config(app.config, app.config.get("CLOCK", time.time), metrics)
     app.extensions["artproxy"] = service
+    app.extensions["artproxy_metrics"] = metrics
     job_queue = jobs.create_queue(app.config, service)
     app.extensions["artproxy_jobs"] = job_queue
+    if metrics.enabled:
+        metrics.watch(instance_state(service, job_queue))
     web.init_app(app)
     if app.config["SWEEP_ENABLED"]:
         # Named by the store's repr (its folder), so a second app on the same folder replaces
@@ -68,8 +74,7 @@ def __getattr__(name: str) -> Any:
 
 
 def configure_logging() -> None:
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(os.environ.get("ARTPROXY_LOG_FORMAT", "text").strip().lower())
 
 
 def main(argv: list[str] | None = None) -> int:

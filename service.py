@@ -53,11 +53,12 @@ class ImageService:
     secret_key: str = field(default_factory=lambda: secrets.token_hex(32), repr=False)
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any], clock: Callable[[], float]) -> "ImageService":
+    def from_config(cls, config: Mapping[str, Any], clock: Callable[[], float],
+                    metrics=None) -> "ImageService":
         store = create_store(config, clock)
         shared = store.limits_storage()
         counters = storage_from_string(shared.uri, **shared.options)
-        chain, breakers, bare = create_chain(config, counters, clock)
+        chain, breakers, bare = create_chain(config, counters, clock, metrics)
         return cls(
             provider=chain,
             breakers=breakers,

@@ -71,6 +71,10 @@ class JobQueue(Protocol):
         died or overran ARTPROXY_JOB_TIMEOUT is reported (and recorded) failed."""
         ...
 
+    def counts(self) -> dict[str, int]:
+        """How many jobs are in each status now (for the metrics)."""
+        ...
+
     def start_runners(self) -> None:
         """Run queued jobs in this process too, if this kind of queue does that."""
         ...

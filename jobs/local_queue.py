@@ -30,6 +30,7 @@ from jobs import (
     QUEUED,
     QUEUED_JOB_TTL_SECONDS,
     RUNNING,
+    STATUSES,
     JobRequest,
     JobState,
     error_record,
@@ -153,6 +154,13 @@ class LocalJobQueue:
         if not written and result:
             # Too late (ARTPROXY_JOB_TIMEOUT): nobody will be told about this image.
             self.service.store.delete(result["name"])
+
+    def counts(self) -> dict[str, int]:
+        """Live jobs by status, for the metrics."""
+        with self._reading() as db:
+            rows = db.execute("SELECT status, count(*) FROM jobs WHERE expires_at > ? "
+                              "GROUP BY status", (self.clock(),)).fetchall()
+        return {status: 0 for status in STATUSES} | dict(rows)
 
     def purge_expired(self, now: float | None = None) -> int:
         with self._transaction() as db:

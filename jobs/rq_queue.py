@@ -101,6 +101,14 @@ class RQJobQueue:
                 return None
             return self._state_of(job)
 
+    def counts(self) -> dict[str, int]:
+        """Jobs by status as RQ's queue and registries hold them, for the metrics."""
+        with storage_errors():
+            return {QUEUED: self.queue.count,
+                    RUNNING: self.queue.started_job_registry.count,
+                    DONE: self.queue.finished_job_registry.count,
+                    FAILED: self.queue.failed_job_registry.count}
+
     def start_runners(self) -> None:
         """Web processes only queue jobs; `python main.py worker` runs them."""
 

@@ -27,3 +27,20 @@ def png_from_json(payload: dict) -> Image.Image:
 
 def same_pixels(a: Image.Image, b: Image.Image) -> bool:
     return a.size == b.size and a.convert("RGBA").tobytes() == b.convert("RGBA").tobytes()
+
+
+def error_of(response) -> dict:
+    """An error answer's JSON without its request_id, which must be the X-Request-ID sent."""
+    body = response.get_json()
+    assert body.pop("request_id") == response.headers["X-Request-ID"]
+    return body
+
+
+def fast_path_of(app):
+    """The stored-image fast path among the app's WSGI layers."""
+    from web.fast_path import StoredImageFastPath
+
+    layer = app.wsgi_app
+    while not isinstance(layer, StoredImageFastPath):
+        layer = layer.wsgi_app
+    return layer

@@ -5,6 +5,7 @@
     images.py     GET /images/<name>
     jobs.py       POST /jobs, GET /jobs/<id>: images made in the background
     page.py       GET /app: the page for people (its files in static/)
+    observability.py  request ids and HTTP metrics for every answer; GET /metrics
     admin.py      /admin/images: list and delete stored images (ARTPROXY_ADMIN_KEYS)
     openai_v1/    the OpenAI-compatible API: /v1/images/generations, /v1/images/edits, /v1/models
     fast_path.py  plain GETs of stored images answered below Flask, as images.py would
@@ -27,6 +28,7 @@ from web.fast_path import StoredImageFastPath
 from web.health import health
 from web.images import images
 from web.jobs import jobs
+from web.observability import RequestObserver, observability
 from web.page import page
 from web.openai_v1 import v1
 from web.responses import (
@@ -41,7 +43,7 @@ def init_app(app: Flask) -> None:
     register_error_handlers(app)
     # "/images//name" is no image: a 404, not a redirect to a path the client did not ask for.
     app.url_map.merge_slashes = False
-    for blueprint in (health, classic, images, jobs, v1, admin, page):
+    for blueprint in (health, classic, images, jobs, v1, admin, page, observability):
         app.register_blueprint(blueprint)
     # An edit uploads an image and a mask, each within the upstream's byte limit.
     app.config["MAX_CONTENT_LENGTH"] = 2 * app.config["MAX_UPSTREAM_BYTES"] + 2**20
@@ -53,6 +55,7 @@ def init_app(app: Flask) -> None:
     app.wsgi_app = StoredImageFastPath(app.wsgi_app, service,
                                        cors_enabled=bool(app.config["CORS_ORIGINS"]),
                                        response_class=app.response_class)
+    app.wsgi_app = RequestObserver(app.wsgi_app, app.url_map, app.extensions["artproxy_metrics"])
     proxies = app.config["TRUSTED_PROXIES"]
     if proxies:
         # Outermost, so every layer sees the client's address, not the load balancer's.

@@ -1,8 +1,8 @@
 """Every failure becomes an answer here, in the shape of the API that was called.
 
-The classic API answers ``{"error": <sentence>, "code": <stable code>}``; the OpenAI-compatible
-API under ``/v1/`` answers OpenAI's ``{"error": {"message", "type", "param", "code"}}`` (its
-renderer is in web/openai_v1/errors.py). Errors are raised anywhere (domain or web) and
+The classic API answers ``{"error": <sentence>, "code": <stable code>, "request_id"}``; the
+OpenAI-compatible API under ``/v1/`` answers OpenAI's ``{"error": {"message", "type", "param",
+"code"}, "request_id"}`` (its renderer is in web/openai_v1/errors.py). Errors are raised anywhere (domain or web) and
 rendered only here. The log line for a server-side failure names the cause the domain chained
 with ``raise ... from``; the JSON never does.
 """
@@ -19,6 +19,7 @@ from werkzeug.exceptions import HTTPException
 
 from capacity import out_of_descriptors
 from errors import ArtproxyError, ServerBusy, log_failure
+from logs import REQUEST_ID
 
 log = logging.getLogger("artproxy")
 
@@ -87,7 +88,7 @@ def http_error_response(error: HTTPException, response_class: type[Response] = R
 def json_error(status_code: int, message: str, code: str, headers: dict[str, str] | None = None,
                response_class: type[Response] = Response) -> Response:
     """Needs no app context, so WSGI middleware can answer with it too."""
-    body = json.dumps({"error": message, "code": code}) + "\n"
+    body = json.dumps({"error": message, "code": code, "request_id": REQUEST_ID.get()}) + "\n"
     return response_class(body, status=status_code, headers=headers, mimetype="application/json")
 
 

@@ -15,6 +15,7 @@ from testing.fake_upstream import Answer, jpeg_bytes, png_bytes
 from tests.helpers import (
     START_TIME,
     decode_png,
+    error_of,
     png_from_json,
     same_pixels,
     stored_files,
@@ -62,7 +63,7 @@ def test_generate_trims_the_prompt(client, upstream):
 def test_missing_or_blank_prompt_is_400(client, upstream, path, message):
     response = client.get(path)
     assert response.status_code == 400
-    assert response.get_json() == {"error": message, "code": "invalid_prompt"}
+    assert error_of(response) == {"error": message, "code": "invalid_prompt"}
     assert upstream.received == []
 
 
@@ -135,7 +136,7 @@ def test_a_bug_answers_json_500_without_a_traceback(app, monkeypatch):
     monkeypatch.setattr(app.extensions["artproxy"], "render", broken)
     response = app.test_client().get("/generate?p=x")
     assert response.status_code == 500
-    assert response.get_json() == {"error": "Internal server error", "code": "internal_error"}
+    assert error_of(response) == {"error": "Internal server error", "code": "internal_error"}
     assert b"secret" not in response.data and b"Traceback" not in response.data
 
 
@@ -163,7 +164,7 @@ def test_an_upstream_failure_is_logged_with_its_cause_and_hidden_from_the_caller
     with caplog.at_level(logging.WARNING, logger="artproxy"):
         response = client.get("/generate?p=x")
     assert response.status_code == 502
-    assert response.get_json() == {"error": "The image generator could not be reached",
+    assert error_of(response) == {"error": "The image generator could not be reached",
                                    "code": "upstream_unreachable"}
     [line] = [record.getMessage() for record in caplog.records]
     assert "GET /generate -> 502 upstream_unreachable" in line

@@ -79,7 +79,8 @@ def test_every_route_of_the_app_declares_its_budget(app):
                        "images.delete_image": None, "admin.list_images": None,
                        "admin.delete_all_images": None, "admin.delete_image": None,
                        "jobs.create_job": "generating", "jobs.job_status": None,
-                       "classic.image_options": None, "page.app_page": None}
+                       "classic.image_options": None, "page.app_page": None,
+                       "observability.metrics_page": None}
 
 
 def test_a_stalled_redis_never_turns_generate_into_a_500(image_dir, processes, redis_server):

@@ -10,7 +10,9 @@ from testing.fake_upstream import Answer
 
 def openai_error(response) -> dict:
     body = response.get_json()
-    assert set(body) == {"error"} and set(body["error"]) == {"message", "type", "param", "code"}
+    assert set(body) == {"error", "request_id"}
+    assert set(body["error"]) == {"message", "type", "param", "code"}
+    assert body["request_id"] == response.headers["X-Request-ID"]
     return body["error"]
 
 

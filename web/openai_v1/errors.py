@@ -8,6 +8,7 @@ import json
 from flask import Response
 
 from errors import ArtproxyError
+from logs import REQUEST_ID
 
 TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
          404: "not_found_error", 405: "invalid_request_error", 413: "invalid_request_error",
@@ -24,6 +25,6 @@ def openai_error_response(error: ArtproxyError, response_class: type[Response] =
                           else "invalid_request_error"),
         "param": PARAMS.get(param, param),
         "code": error.code,
-    }}
+    }, "request_id": REQUEST_ID.get()}
     return response_class(json.dumps(body) + "\n", status=error.status_code,
                           headers=error.headers(), mimetype="application/json")

@@ -1,0 +1,80 @@
+"""Log lines that say which request they belong to, as text or as one JSON object per line.
+
+The request id (web/observability.py sets it for each request) lives in a context variable,
+which gevent keeps apart per greenlet, so each log line carries its own request's id.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+from datetime import datetime, timezone
+
+REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("artproxy_request_id",
+                                                                        default=None)
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"
+
+
+class WithRequestId(logging.Filter):
+    """Gives every record a ``request_id`` ("-" outside a request) for formats to use."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "request_id"):
+            record.request_id = REQUEST_ID.get() or "-"
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, process, request_id."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.fromtimestamp(record.created, timezone.utc)
+            .isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "process": record.process,
+        }
+        request_id = getattr(record, "request_id", None) or REQUEST_ID.get()
+        if request_id and request_id != "-":
+            entry["request_id"] = request_id
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def configure(log_format: str) -> None:
+    """Root logging for artproxy's own lines, once per process."""
+    root = logging.getLogger()
+    if root.handlers:
+        return
+    handler = logging.StreamHandler()
+    handler.addFilter(WithRequestId())
+    handler.setFormatter(JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT))
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+
+
+def gunicorn_json_config() -> dict:
+    """gunicorn's logconfig_dict for ARTPROXY_LOG_FORMAT=json: its lines and artproxy's as JSON,
+    each once (gunicorn's loggers do not also pass theirs to the root's handler)."""
+    def handler(stream: str) -> dict:
+        return {"class": "logging.StreamHandler", "formatter": "json", "filters": ["request_id"],
+                "stream": f"ext://sys.{stream}"}
+
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "root": {"level": "INFO", "handlers": ["console"]},
+        "loggers": {
+            "gunicorn.error": {"level": "INFO", "handlers": ["error_console"], "propagate": False,
+                               "qualname": "gunicorn.error"},
+            "gunicorn.access": {"level": "INFO", "handlers": ["console"], "propagate": False,
+                                "qualname": "gunicorn.access"},
+        },
+        "handlers": {"console": handler("stdout"), "error_console": handler("stderr")},
+        "filters": {"request_id": {"()": "logs.WithRequestId"}},
+        "formatters": {"json": {"()": "logs.JsonFormatter"}},
+    }

@@ -1,0 +1,129 @@
+"""Prometheus metrics, right for a whole instance although gunicorn runs several processes.
+
+Counters and histograms use prometheus_client's multiprocess mode when gunicorn.conf.py has
+set PROMETHEUS_MULTIPROC_DIR (a fresh folder each start): each process writes its samples to
+files there, and ``GET /metrics``, whichever process answers it, adds them all up. Gauges of
+shared state (breakers, stored images, jobs) are read from that state when scraped, so every
+process tells the same. Labels take only fixed values (route templates, provider names, error
+codes), never an image name or a raw path.
+
+With ARTPROXY_METRICS=false, NullMetrics does nothing at all.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Callable, Iterable
+
+log = logging.getLogger("artproxy")
+
+MULTIPROCESS_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+# A request waits on the upstream for seconds; serving a stored image takes a millisecond.
+REQUEST_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+UPSTREAM_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120)
+
+
+class NullMetrics:
+    enabled = False
+
+    def http_request(self, route: str, method: str, status: int, seconds: float) -> None: ...
+
+    def upstream_call(self, provider: str, outcome: str, seconds: float | None) -> None: ...
+
+    def bytes_served(self, count: int) -> None: ...
+
+    def watch(self, read_state: Callable[[], Iterable]) -> None: ...
+
+
+class PrometheusMetrics:
+    enabled = True
+
+    def __init__(self):
+        from prometheus_client import CollectorRegistry, Counter, Histogram
+
+        self.registry = CollectorRegistry()
+        self.requests = Counter("artproxy_http_requests", "HTTP requests answered",
+                                ["route", "method", "status"], registry=self.registry)
+        self.request_seconds = Histogram(
+            "artproxy_http_request_duration_seconds",
+            "Seconds until an answer is ready to send (its body's transfer not included)",
+            ["route"], buckets=REQUEST_BUCKETS, registry=self.registry)
+        self.upstream_calls = Counter("artproxy_upstream_requests",
+                                      "Calls to each provider, by outcome (ok or the error code)",
+                                      ["provider", "outcome"], registry=self.registry)
+        self.upstream_seconds = Histogram("artproxy_upstream_duration_seconds",
+                                          "Seconds each provider took to answer",
+                                          ["provider"], buckets=UPSTREAM_BUCKETS,
+                                          registry=self.registry)
+        self.image_bytes = Counter("artproxy_image_bytes_served",
+                                   "Bytes of stored images sent to clients", registry=self.registry)
+        self._state_readers: list[Callable[[], Iterable]] = []
+
+    def http_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        self.requests.labels(route, method, str(status)).inc()
+        self.request_seconds.labels(route).observe(seconds)
+
+    def upstream_call(self, provider: str, outcome: str, seconds: float | None) -> None:
+        self.upstream_calls.labels(provider, outcome).inc()
+        if seconds is not None:
+            self.upstream_seconds.labels(provider).observe(seconds)
+
+    def bytes_served(self, count: int) -> None:
+        self.image_bytes.inc(count)
+
+    def watch(self, read_state: Callable[[], Iterable]) -> None:
+        """Add gauges read from shared state at each scrape: ``read_state()`` yields metric
+        families (prometheus_client.core.GaugeMetricFamily)."""
+        self._state_readers.append(read_state)
+
+    def exposition(self) -> tuple[bytes, str]:
+        from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+        from prometheus_client.multiprocess import MultiProcessCollector
+
+        if os.environ.get(MULTIPROCESS_VARIABLE):
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry)
+        else:
+            registry = self.registry
+        text = generate_latest(registry)
+        state = CollectorRegistry()
+        state.register(StateCollector(self._state_readers))
+        return text + generate_latest(state), CONTENT_TYPE_LATEST
+
+
+class StateCollector:
+    def __init__(self, readers: list[Callable[[], Iterable]]):
+        self.readers = readers
+
+    def collect(self):
+        for read in self.readers:
+            try:
+                yield from read()
+            except Exception as error:  # shared state unreachable: leave those gauges out
+                log.warning("metrics: could not read %s: %s", getattr(read, "__name__", read), error)
+
+
+def instance_state(service, job_queue) -> Callable[[], Iterable]:
+    """Gauges of what every process shares: open breakers, stored images, jobs by status."""
+    from prometheus_client.core import GaugeMetricFamily
+
+    def read_instance_state():
+        circuit = GaugeMetricFamily("artproxy_provider_circuit_open",
+                                    "1 while a provider is skipped after repeated failures",
+                                    labels=["provider"])
+        for breaker in service.breakers:
+            circuit.add_metric([breaker.name], 1.0 if breaker.state() == "open" else 0.0)
+        yield circuit
+        yield GaugeMetricFamily("artproxy_images_stored", "Live stored images",
+                                value=len(service.store.list_images()))
+        jobs = GaugeMetricFamily("artproxy_jobs", "Jobs by status", labels=["state"])
+        for state, count in job_queue.counts().items():
+            jobs.add_metric([state], count)
+        yield jobs
+
+    return read_instance_state
+
+
+def create_metrics(enabled: bool):
+    return PrometheusMetrics() if enabled else NullMetrics()

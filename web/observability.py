@@ -1,0 +1,83 @@
+"""Request ids and HTTP metrics for every answer, and ``GET /metrics``.
+
+RequestObserver wraps the whole app (the stored-image fast path included): it gives each
+request an id (a safe ``X-Request-ID`` the caller sent, else a new one), sends it back in
+``X-Request-ID``, lends it to log lines and error JSON, and counts the answer under its route's
+template (``/images/<name>``, never the path itself; ``<unmatched>`` for a path no route has).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from typing import Callable, Iterable
+
+from flask import Blueprint, Response, current_app
+from werkzeug.exceptions import HTTPException, NotFound
+from werkzeug.routing import Map
+
+from logs import REQUEST_ID
+from web.limits import unlimited
+
+observability = Blueprint("observability", __name__)
+
+# What an incoming id may look like to be echoed: no spaces, no control characters, not long.
+SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@/+=-]{0,127}")
+UNMATCHED = "<unmatched>"
+IMAGE_ROUTE = "/images/<name>"
+
+
+class RequestObserver:
+    def __init__(self, wsgi_app: Callable, url_map: Map, metrics):
+        self.wsgi_app = wsgi_app
+        self.url_map = url_map
+        self.metrics = metrics
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        incoming = environ.get("HTTP_X_REQUEST_ID", "")
+        request_id = incoming if SAFE_REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+        environ["artproxy.request_id"] = request_id
+        token = REQUEST_ID.set(request_id)
+        started = time.perf_counter()
+        answer: dict = {"status": 500, "headers": []}
+
+        def start_with_id(status: str, headers: list, exc_info=None):
+            headers.append(("X-Request-ID", request_id))
+            answer["status"], answer["headers"] = int(status[:3]), headers
+            return start_response(status, headers, exc_info)
+
+        try:
+            return self.wsgi_app(environ, start_with_id)
+        finally:
+            REQUEST_ID.reset(token)
+            if self.metrics.enabled:
+                self.record(environ, answer, time.perf_counter() - started)
+
+    def record(self, environ: dict, answer: dict, seconds: float) -> None:
+        route = self.route_of(environ)
+        method = environ.get("REQUEST_METHOD", "GET")
+        self.metrics.http_request(route, method, answer["status"], seconds)
+        if route == IMAGE_ROUTE and method == "GET" and answer["status"] in (200, 206):
+            length = next((value for name, value in answer["headers"]
+                           if name.lower() == "content-length"), "0")
+            self.metrics.bytes_served(int(length) if length.isdigit() else 0)
+
+    def route_of(self, environ: dict) -> str:
+        try:
+            rule, _ = self.url_map.bind_to_environ(environ).match(return_rule=True)
+            return rule.rule
+        except HTTPException:  # no route, or not this method
+            return UNMATCHED
+
+
+@observability.get("/metrics")
+@unlimited
+def metrics_page():
+    metrics = current_app.extensions["artproxy_metrics"]
+    if not metrics.enabled:
+        raise NotFound("Metrics are off (ARTPROXY_METRICS=false)")
+    body, content_type = metrics.exposition()
+    response = Response(body, content_type=content_type)
+    response.headers["Cache-Control"] = "no-store"
+    return response
