@@ -87,6 +87,22 @@ def test_a_burst_from_one_address_is_refused_in_json_before_artproxy_works(nginx
                for headers, body in refused)
 
 
+def test_jobs_and_v1_share_the_burst_limit_but_polls_do_not(nginx):
+    from tests.real_server import post_json
+
+    answers = [post_json(f"{nginx}/jobs", {"prompt": f"p{number}"}) for number in range(8)]
+    answers += [post_json(f"{nginx}/v1/images/generations", {"prompt": f"q{number}"})
+                for number in range(8)]
+    assert {status for status, _, _ in answers} == {200, 202, 429}
+    job = next(body for status, _, body in answers if status == 202)
+    assert all(get(f"{nginx}/jobs/{job['id']}")[0] == 200 for _ in range(30))
+
+
+def test_metrics_are_not_served_to_the_internet(nginx):
+    status, _, body = get(nginx + "/metrics")
+    assert (status, body["code"]) == (404, "not_found")
+
+
 def test_idle_connections_wait_at_nginx_not_in_artproxys_slots(nginx, artproxy):
     idle = []
     try:

@@ -6,6 +6,7 @@
     jobs.py       POST /jobs, GET /jobs/<id>: images made in the background
     page.py       GET /app: the page for people (its files in static/)
     observability.py  request ids and HTTP metrics for every answer; GET /metrics
+    openapi.py    GET /openapi.json (the contract of every route), GET /docs
     admin.py      /admin/images: list and delete stored images (ARTPROXY_ADMIN_KEYS)
     openai_v1/    the OpenAI-compatible API: /v1/images/generations, /v1/images/edits, /v1/models
     fast_path.py  plain GETs of stored images answered below Flask, as images.py would
@@ -29,6 +30,7 @@ from web.health import health
 from web.images import images
 from web.jobs import jobs
 from web.observability import RequestObserver, observability
+from web.openapi import contract
 from web.page import page
 from web.openai_v1 import v1
 from web.responses import (
@@ -43,7 +45,8 @@ def init_app(app: Flask) -> None:
     register_error_handlers(app)
     # "/images//name" is no image: a 404, not a redirect to a path the client did not ask for.
     app.url_map.merge_slashes = False
-    for blueprint in (health, classic, images, jobs, v1, admin, page, observability):
+    for blueprint in (health, classic, images, jobs, v1, admin, page, observability,
+                      contract):
         app.register_blueprint(blueprint)
     # An edit uploads an image and a mask, each within the upstream's byte limit.
     app.config["MAX_CONTENT_LENGTH"] = 2 * app.config["MAX_UPSTREAM_BYTES"] + 2**20

@@ -70,18 +70,27 @@ def job_status(job_id: str):
 
 
 def as_query(fields: Mapping[str, Any]) -> dict[str, str]:
-    """JSON options as the query strings parse_options reads: true -> "true", 42 -> "42"."""
+    """JSON options as the query strings parse_options reads, each of its JSON type first:
+    ``transparent`` a boolean, ``seed`` a whole number, the rest strings; null is left out."""
     query = {}
     for name in OPTION_FIELDS:
         value = fields.get(name)
         if value is None:
             continue
-        if isinstance(value, bool):
+        if name == "transparent":
+            if not isinstance(value, bool):
+                raise BadOption("invalid_transparent", "transparent must be true or false",
+                                name)
             query[name] = "true" if value else "false"
-        elif isinstance(value, (str, int)):
-            query[name] = str(value)
+        elif name == "seed":
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise BadOption("invalid_seed", "seed must be a whole number", name)
+            # JSON's 7.0 is the whole number 7; 7.5 is refused by parse_options as "7.5"
+            query[name] = str(int(value)) if float(value).is_integer() else str(value)
+        elif isinstance(value, str):
+            query[name] = value
         else:
-            raise BadOption(f"invalid_{name}", f"{name} must be a string, number or boolean", name)
+            raise BadOption(f"invalid_{name}", f"{name} must be a string", name)
     return query
 
 

@@ -23,13 +23,14 @@ from web.responses import no_store, service
 
 OPENAI_STYLES = ("vivid", "natural")  # accepted for compatibility; they change nothing
 EDITABLE_FORMATS = ("PNG", "JPEG", "WEBP")
+TEXT_FIELDS = ("model", "size", "background", "style", "response_format", "output_format")
 
 
 def images_asked() -> int:
     """What a request costs against the rate limit: the images it asks for (1 if unreadable)."""
     fields = request.get_json(silent=True) if request.is_json else request.form
     try:
-        asked = int((fields or {}).get("n", 1))
+        asked = int((fields or {}).get("n") or 1)
     except (TypeError, ValueError):
         return 1
     return max(1, min(asked, current_app.config["MAX_IMAGES_PER_REQUEST"]))
@@ -74,12 +75,15 @@ def read_request(fields: Mapping[str, Any]) -> tuple[str, int, ImageOptions, str
     if len(prompt.strip()) > limit:
         raise with_param(BadPrompt(f"Prompt is too long: {len(prompt.strip())} characters, "
                                    f"the limit is {limit}"), "prompt")
+    for name in TEXT_FIELDS:
+        if fields.get(name) is not None and not isinstance(fields[name], str):
+            raise BadOption(f"invalid_{name}", f"{name} must be a string", name)
     providers = current_app.config["PROVIDER"]
     model = fields.get("model") or "artproxy"
     if model != "artproxy" and model not in providers:
         raise BadOption("model_not_found", f"model must be artproxy or one of the configured "
                                            f"providers: {', '.join(providers)}; got {model!r}", "model")
-    count = read_count(fields.get("n", 1))
+    count = read_count(1 if fields.get("n") is None else fields["n"])
     size = fields.get("size") or "auto"
     background = fields.get("background") or "auto"
     if background not in ("transparent", "opaque", "auto"):
@@ -104,6 +108,8 @@ def read_request(fields: Mapping[str, Any]) -> tuple[str, int, ImageOptions, str
 
 def read_count(raw: Any) -> int:
     largest = current_app.config["MAX_IMAGES_PER_REQUEST"]
+    if isinstance(raw, float) and raw.is_integer():
+        raw = int(raw)  # JSON's 2.0 is the whole number 2
     try:
         count = int(raw) if not isinstance(raw, bool) else None
     except (TypeError, ValueError):

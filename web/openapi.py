@@ -1,0 +1,362 @@
+"""``GET /openapi.json``: the OpenAPI 3.1 contract of every route; ``GET /docs`` renders it.
+
+The document is built from the same tables the server checks against (styles, aspects,
+formats, limits, configured providers), so it says exactly what this server accepts.
+tests/test_contract.py validates it and runs Schemathesis against a live server with it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from flask import Blueprint, current_app, jsonify
+
+from imaging import FORMATS
+from jobs import STATUSES
+from options import ASPECTS, MAX_SEED, MAX_SIDE, MIN_SIDE, STYLES
+from web.jobs import LONGEST_WAIT_SECONDS
+from web.limits import unlimited
+
+contract = Blueprint("contract", __name__)
+
+JSON = "application/json"
+IMAGE_NAME = r"^[1-9][0-9]{0,15}-[0-9a-f]{32}\.(png|webp|jpg)$"
+JOB_ID = r"^[0-9a-f]{32}$"
+# One side of a size, MIN_SIDE (64) to MAX_SIDE (2048), as a pattern a schema can hold.
+SIDE = r"(6[4-9]|[7-9][0-9]|[1-9][0-9]{2}|1[0-9]{3}|20[0-3][0-9]|204[0-8])"
+STATUS_WORDS = {200: "OK", 202: "Accepted", 204: "Deleted", 206: "Part of the image",
+                304: "Not modified", 400: "Invalid input", 401: "A valid API key is required",
+                403: "Not allowed", 404: "Not found or expired", 405: "Method not allowed",
+                412: "Precondition failed", 413: "Upload too large", 416: "Range not satisfiable",
+                429: "Rate limit or quota spent", 502: "The upstream failed",
+                503: "Busy or unavailable; see Retry-After", 504: "The upstream took too long",
+                507: "Storage is full"}
+GENERATING_ERRORS = (400, 403, 429, 502, 503, 504)
+
+
+@contract.get("/openapi.json")
+@unlimited
+def openapi_document():
+    return jsonify(document(current_app.config))
+
+
+@contract.get("/docs")
+@unlimited
+def docs_page():
+    from web.page import CONTENT_SECURITY_POLICY
+
+    response = current_app.send_static_file("docs.html")
+    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    return response
+
+
+def document(config: Mapping[str, Any]) -> dict:
+    providers = list(config["PROVIDER"])
+    max_prompt = config["MAX_PROMPT_CHARS"]
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "artproxy", "version": "1.0.0",
+                 "description": "A hardened proxy in front of free AI art generators: images as "
+                                "base64 or short-lived URLs, background jobs, an OpenAI-compatible "
+                                "images API. Every answer carries X-Request-ID.",
+                 "license": {"name": "MIT", "identifier": "MIT"}},
+        "paths": paths(providers, keys_required=bool(config["PREMIUM_KEYS"]),
+                       admin=bool(config["ADMIN_KEYS"]), metrics=config["METRICS"]),
+        "components": {
+            "schemas": schemas(providers, max_prompt, config["MAX_IMAGES_PER_REQUEST"]),
+            "headers": {
+                "X-Request-ID": {"description": "This request's id (the caller's, if safe)",
+                                 "schema": {"type": "string"}},
+                "Retry-After": {"description": "Seconds to wait before trying again",
+                                "schema": {"type": "string", "pattern": r"^[0-9]+$"}},
+            },
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer",
+                           "description": "A premium key (ARTPROXY_PREMIUM_KEYS) or, for /admin, "
+                                          "an admin key"},
+                "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+            },
+        },
+    }
+
+
+def paths(providers: list[str], keys_required: bool, admin: bool, metrics: bool) -> dict:
+    """The routes this server answers as configured: /admin only with admin keys, /metrics only
+    when on, and a key required where premium keys are set."""
+    keyed = [{"bearer": []}, {"apiKey": []}] if keys_required else None
+    options = option_parameters(providers)
+    prompt = {"name": "p", "in": "query", "required": True, "description": "The prompt",
+              "schema": {"$ref": "#/components/schemas/Prompt"}}
+    routes = {
+        "/": {"get": operation("Liveness", {200: json_answer("Alive")})},
+        "/healthz": {"get": operation("Readiness: storage usable", {
+            200: json_answer("Readiness"), 503: json_answer("Readiness", retry=False)})},
+        "/generate": {"get": operation(
+            "An image as base64 JSON", {200: json_answer("Generated"), **errors(*GENERATING_ERRORS)},
+            parameters=[prompt, *options])},
+        "/image": {"get": operation(
+            "Store an image; its URL and delete token", {
+                200: json_answer("StoredImage"), **errors(*GENERATING_ERRORS, 401, 507)},
+            parameters=[prompt, *options], security=keyed)},
+        "/images/{name}": {
+            "parameters": [{"name": "name", "in": "path", "required": True,
+                            "schema": {"type": "string", "pattern": IMAGE_NAME}}],
+            "get": operation("A stored image, until its deadline", {
+                200: image_answer(), 206: image_answer(), 304: no_content("Not modified"),
+                **errors(404, 412, 416, 503)}),
+            "delete": operation("Delete an image with its delete token", {
+                204: no_content("Deleted"), **errors(403, 404, 503)},
+                parameters=[{"name": "X-Delete-Token", "in": "header", "required": True,
+                             "schema": {"type": "string"}}]),
+        },
+        "/styles": {"get": operation("The style presets", {200: json_answer("Styles")})},
+        "/options": {"get": operation("What else a caller may choose", {200: json_answer("Options")})},
+        "/quota": {"get": operation("What is left of the presented key's quota", {
+            200: json_answer("Quota"), **errors(401)}, security=keyed)},
+        "/jobs": {"post": operation(
+            "Make an image in the background", {202: json_answer("Job"),
+                                                **errors(400, 401, 403, 429, 503)},
+            body={"$ref": "#/components/schemas/JobRequest"}, security=keyed)},
+        "/jobs/{job_id}": {"get": operation(
+            "A job's state; ?wait holds the answer until it changes", {
+                200: json_answer("Job"), **errors(400, 404, 503)},
+            parameters=[
+                {"name": "job_id", "in": "path", "required": True,
+                 "schema": {"type": "string", "pattern": JOB_ID}},
+                {"name": "wait", "in": "query", "schema": {
+                    "type": "number", "minimum": 0, "maximum": LONGEST_WAIT_SECONDS}},
+                {"name": "after", "in": "query", "schema": {"enum": list(STATUSES)}},
+            ])},
+        "/v1/images/generations": {"post": operation(
+            "OpenAI's image generation", {
+                200: json_answer("ImagesResponse"), **errors(*GENERATING_ERRORS, 401, 507, openai=True)},
+            body={"$ref": "#/components/schemas/GenerationRequest"}, security=keyed)},
+        "/v1/images/edits": {"post": operation(
+            "OpenAI's image edit (multipart)", {
+                200: json_answer("ImagesResponse"), **errors(*GENERATING_ERRORS, 401, 413, 507, openai=True)},
+            body={"$ref": "#/components/schemas/EditRequest"}, media="multipart/form-data",
+            security=keyed)},
+        "/v1/models": {"get": operation("The models: artproxy, then each provider", {
+            200: json_answer("Models")})},
+        "/openapi.json": {"get": operation("This document", {200: {
+            "description": "OpenAPI 3.1", "headers": request_id_header(),
+            "content": {JSON: {"schema": {"type": "object"}}}}})},
+        "/docs": {"get": operation("This document, readable", {200: text_answer("text/html")})},
+        "/app": {"get": operation("The page for people", {200: text_answer("text/html")})},
+        "/static/{filename}": {"get": operation("The page's files", {
+            200: {"description": "The file", "headers": request_id_header(),
+                  "content": {"*/*": {"schema": {}}}},
+            304: no_content("Not modified"), **errors(404)},
+            parameters=[{"name": "filename", "in": "path", "required": True,
+                         "schema": {"type": "string"}}])},
+    }
+    if admin:
+        routes.update({
+            "/admin/images": {
+                "get": operation("Every live image (admin key)", {
+                    200: json_answer("ImageListing"), **errors(401, 404, 503)}, security=[{"bearer": []}]),
+                "delete": operation("Delete every image (admin key)", {
+                    200: json_answer("Deleted"), **errors(401, 404, 503)}, security=[{"bearer": []}]),
+            },
+            "/admin/images/{name}": {"delete": operation("Delete one image (admin key)", {
+                204: no_content("Deleted"), **errors(401, 404, 503)},
+                parameters=[{"name": "name", "in": "path", "required": True,
+                             "schema": {"type": "string", "pattern": IMAGE_NAME}}],
+                security=[{"bearer": []}])},
+        })
+    if metrics:
+        routes["/metrics"] = {"get": operation("Prometheus metrics of the whole instance", {
+            200: text_answer("text/plain")})}
+    return routes
+
+
+def option_parameters(providers: list[str]) -> list[dict]:
+    """The image options as one exploded query object (``?size=..&style=..``), so the schema can
+    say what a list of separate parameters cannot: size or aspect, not both; no transparent JPEG."""
+    return [{"name": "options", "in": "query", "style": "form", "explode": True, "schema": {
+        "type": "object",
+        "properties": {
+            # An empty value is the same as leaving the option out.
+            "size": {"type": "string", "pattern": f"^({SIDE}x{SIDE})?$",
+                     "description": f"WIDTHxHEIGHT, each side {MIN_SIDE}-{MAX_SIDE}; not with aspect"},
+            "aspect": {"enum": [*ASPECTS, ""], "description": "An aspect ratio; not with size"},
+            "style": {"enum": [*STYLES, ""], "description": "A style preset (GET /styles)"},
+            "transparent": {"type": "string", "pattern": any_case("true", "false", "1", "0", ""),
+                            "description": "Cut the background out (png or webp only)"},
+            "format": {"type": "string", "pattern": any_case(*FORMATS, "jpg", ""),
+                       "description": "The image format"},
+            "seed": {"type": "integer", "minimum": 0, "maximum": MAX_SEED,
+                     "description": "The same prompt and seed draw the same picture"},
+            "provider": {"enum": [*providers, ""],
+                         "description": "One configured provider for this call"},
+        },
+        "allOf": [{"not": {"required": ["size", "aspect"],
+                           "properties": {"size": {"minLength": 1}, "aspect": {"minLength": 1}}}},
+                  {"if": {"required": ["transparent", "format"],
+                          "properties": {"transparent": {"pattern": any_case("true", "1")},
+                                         "format": {"pattern": any_case("jpeg", "jpg")}}},
+                   "then": False}],
+    }}]
+
+
+def any_case(*words: str) -> str:
+    """A pattern for ``words`` in any mix of cases, as the server reads them (JSON Schema's
+    patterns have no flag for that)."""
+    spelled = ("".join(f"[{letter.upper()}{letter.lower()}]" if letter.isalpha() else letter
+                       for letter in word) for word in words)
+    return f"^({'|'.join(spelled)})$"
+
+
+def operation(summary: str, responses: dict, parameters: list | None = None,
+              body: dict | None = None, media: str = JSON, security: list | None = None) -> dict:
+    described = {"summary": summary,
+                 "responses": {str(status): answer for status, answer in responses.items()}}
+    if parameters:
+        described["parameters"] = parameters
+    if body is not None:
+        described["requestBody"] = {"required": True, "content": {media: {"schema": body}}}
+    if security is not None:
+        described["security"] = security
+    return described
+
+
+def no_content(description: str) -> dict:
+    return {"description": description, "headers": request_id_header()}
+
+
+def request_id_header() -> dict:
+    return {"X-Request-ID": {"$ref": "#/components/headers/X-Request-ID"}}
+
+
+def json_answer(schema: str, retry: bool = False) -> dict:
+    headers = request_id_header()
+    if retry:
+        headers["Retry-After"] = {"$ref": "#/components/headers/Retry-After"}
+    return {"description": "OK", "headers": headers,
+            "content": {JSON: {"schema": {"$ref": f"#/components/schemas/{schema}"}}}}
+
+
+def text_answer(media: str) -> dict:
+    return {"description": "OK", "headers": request_id_header(),
+            "content": {media: {"schema": {"type": "string"}}}}
+
+
+def image_answer() -> dict:
+    return {"description": "The image", "headers": request_id_header(),
+            "content": {mime: {"schema": {"type": "string", "contentMediaType": mime}}
+                        for mime in ("image/png", "image/webp", "image/jpeg")}}
+
+
+def errors(*statuses: int, openai: bool = False) -> dict:
+    shape = "OpenAIError" if openai else "Error"
+    return {status: {**json_answer(shape, retry=status in (429, 503, 507)),
+                     "description": STATUS_WORDS[status]}
+            for status in sorted(set(statuses))}
+
+
+def schemas(providers: list[str], max_prompt: int, max_images: int) -> dict:
+    nullable_string = {"type": ["string", "null"]}
+    size = {"type": "string", "pattern": f"^{SIDE}x{SIDE}$"}
+    stored_image = {"type": "object", "required": ["url", "delete_token", "expires_at",
+                                                   "expires_in", "mime", "provider", "width",
+                                                   "height"],
+                    "properties": {"url": {"type": "string"}, "delete_token": {"type": "string"},
+                                   "expires_at": {"type": "string", "format": "date-time"},
+                                   "expires_in": {"type": "integer", "minimum": 0},
+                                   "mime": {"type": "string"}, "provider": {"type": "string"},
+                                   "width": {"type": "integer"}, "height": {"type": "integer"}}}
+    return {
+        "Prompt": {"type": "string", "minLength": 1, "maxLength": max_prompt, "pattern": r"\S"},
+        "Error": {"type": "object", "required": ["error", "code", "request_id"],
+                  "properties": {"error": {"type": "string"}, "code": {"type": "string"},
+                                 "request_id": nullable_string}},
+        "OpenAIError": {"type": "object", "required": ["error", "request_id"], "properties": {
+            "error": {"type": "object", "required": ["message", "type", "param", "code"],
+                      "properties": {"message": {"type": "string"}, "type": {"type": "string"},
+                                     "param": nullable_string, "code": nullable_string}},
+            "request_id": nullable_string}},
+        "Alive": {"type": "object", "required": ["status"],
+                  "properties": {"status": {"const": "Server is alive"}}},
+        "Readiness": {"type": "object", "required": ["status", "storage", "sweeper", "providers"],
+                      "properties": {"status": {"enum": ["ready", "unavailable"]},
+                                     "storage": {"type": "object"}, "sweeper": {"type": "string"},
+                                     "providers": {"type": "object"}}},
+        "Generated": {"type": "object", "required": ["img", "mime", "provider", "width", "height"],
+                      "properties": {"img": {"type": "string", "contentEncoding": "base64"},
+                                     "mime": {"type": "string"}, "provider": {"type": "string"},
+                                     "width": {"type": "integer"}, "height": {"type": "integer"}}},
+        "StoredImage": stored_image,
+        "Styles": {"type": "array", "items": {
+            "type": "object", "required": ["name", "label", "description"],
+            "properties": {"name": {"type": "string"}, "label": {"type": "string"},
+                           "description": {"type": "string"}}}},
+        "Options": {"type": "object", "required": ["aspects", "formats", "providers", "max_seed",
+                                                   "max_prompt_chars", "keys_required"]},
+        "Quota": {"type": "object", "required": ["limit", "remaining", "reset_at"],
+                  "properties": {name: {"type": ["integer", "null"]}
+                                 for name in ("limit", "remaining", "reset_at")}},
+        "JobRequest": {
+            "type": "object", "required": ["prompt"], "additionalProperties": False,
+            "properties": {
+                # null or "" is the same as leaving an option out
+                "prompt": {"$ref": "#/components/schemas/Prompt"},
+                "size": {"anyOf": [size, {"enum": ["", None]}]},
+                "aspect": {"enum": [*ASPECTS, "", None]}, "style": {"enum": [*STYLES, "", None]},
+                "transparent": {"type": ["boolean", "null"]},
+                "format": {"anyOf": [{"type": "string", "pattern": any_case(*FORMATS, "jpg", "")},
+                                     {"type": "null"}]},
+                "seed": {"type": ["integer", "null"], "minimum": 0, "maximum": MAX_SEED},
+                "provider": {"enum": [*providers, "", None]}},
+            # size or aspect, not both; no transparency in a JPEG
+            "allOf": [{"not": {"required": ["size", "aspect"],
+                               "properties": {"size": {"type": "string", "minLength": 1},
+                                              "aspect": {"type": "string", "minLength": 1}}}},
+                      {"if": {"required": ["transparent", "format"],
+                              "properties": {"transparent": {"const": True},
+                                             "format": {"pattern": any_case("jpeg", "jpg")}}},
+                       "then": False}]},
+        "Job": {"type": "object", "required": ["id", "status", "status_url", "position",
+                                               "created_at", "started_at", "finished_at",
+                                               "result", "error"],
+                "properties": {
+                    "id": {"type": "string", "pattern": JOB_ID},
+                    "status": {"enum": list(STATUSES)}, "status_url": {"type": "string"},
+                    "position": {"type": ["integer", "null"], "minimum": 1},
+                    "created_at": {"type": "string", "format": "date-time"},
+                    "started_at": nullable_string, "finished_at": nullable_string,
+                    "result": {"anyOf": [stored_image, {"type": "null"}]},
+                    "error": {"anyOf": [{"type": "null"}, {
+                        "type": "object", "required": ["status", "code", "message"],
+                        "properties": {"status": {"type": "integer"}, "code": {"type": "string"},
+                                       "message": {"type": "string"}}}]}}},
+        "ImageListing": {"type": "object", "required": ["count", "bytes", "images"]},
+        "Deleted": {"type": "object", "required": ["deleted"],
+                    "properties": {"deleted": {"type": "integer", "minimum": 0}}},
+        "GenerationRequest": {
+            "type": "object", "required": ["prompt"],
+            "properties": {
+                "prompt": {"$ref": "#/components/schemas/Prompt"},
+                # null or "" is the same as leaving a field out, as OpenAI's SDKs may send it
+                "model": {"enum": ["artproxy", *providers, "", None]},
+                "n": {"type": ["integer", "null"], "minimum": 1, "maximum": max_images},
+                "size": {"anyOf": [size, {"enum": ["auto", "", None]}]},
+                "background": {"enum": ["transparent", "opaque", "auto", "", None]},
+                "output_format": {"anyOf": [{"type": "string",
+                                             "pattern": any_case(*FORMATS, "jpg", "")},
+                                            {"type": "null"}]},
+                "response_format": {"enum": ["b64_json", "url", "", None]},
+                "style": {"enum": [*STYLES, "vivid", "natural", "", None]}},
+            # no transparency in a JPEG
+            "if": {"required": ["background", "output_format"],
+                   "properties": {"background": {"const": "transparent"},
+                                  "output_format": {"pattern": any_case("jpeg", "jpg")}}},
+            "then": False},
+        "EditRequest": {"type": "object", "required": ["image", "prompt"], "properties": {
+            "image": {"type": "string", "contentMediaType": "image/png"},
+            "mask": {"type": "string", "contentMediaType": "image/png"},
+            "prompt": {"$ref": "#/components/schemas/Prompt"}}},
+        "ImagesResponse": {"type": "object", "required": ["created", "data"], "properties": {
+            "created": {"type": "integer"},
+            "data": {"type": "array", "items": {"type": "object"}}}},
+        "Models": {"type": "object", "required": ["object", "data"]},
+    }
