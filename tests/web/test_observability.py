@@ -6,10 +6,12 @@ import glob
 import json
 import re
 import tempfile
+import time
 from urllib.parse import urlsplit
 
 import pytest
 
+from metrics import FLUSH_SECONDS, PrometheusMetrics
 from testing.fake_upstream import Answer
 from tests.helpers import error_of
 from tests.real_server import call, get, serve
@@ -44,6 +46,13 @@ def test_counts_are_for_the_whole_instance_across_its_workers(image_dir, process
     served = sum(len(call("GET", base_url + url)[2]) for url in urls)
     call("GET", base_url + urls[0].replace("/images/", "/images/x"))  # an unknown name: 404
     call("GET", base_url + "/wp-admin/" + urlsplit(urls[0]).path)  # junk
+    # Each worker writes its counts at least every half second (metrics.FLUSH_SECONDS).
+    give_up = time.monotonic() + 5
+    while value(scrape(base_url), "artproxy_http_requests_total", route="/images/<name>",
+                method="GET", status="200") < 5:
+        assert time.monotonic() < give_up
+        time.sleep(0.1)
+    time.sleep(FLUSH_SECONDS * 2)
     for _ in range(6):  # whichever worker answers the scrape, the sums are the same
         found = scrape(base_url)
         assert value(found, "artproxy_http_requests_total", route="/image", method="GET",
@@ -133,3 +142,22 @@ def test_json_logs_are_one_object_a_line_with_the_request_id(image_dir, processe
     assert any(entry.get("request_id") == "trace-42" and "502 upstream_unreachable"
                in entry["message"] for entry in entries)
     assert any("Booting worker" in entry["message"] for entry in entries)  # gunicorn's own too
+
+
+def test_counts_written_in_bulk_equal_counts_written_one_by_one(monkeypatch):
+    from prometheus_client import generate_latest
+
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    bulk, one_by_one = PrometheusMetrics(), PrometheusMetrics()
+    for seconds in (0.0004, 0.001, 0.003, 0.2, 0.2, 7.0, 100.0):
+        bulk.http_request("/image", "GET", 200, seconds)
+        one_by_one.requests.labels("/image", "GET", "200").inc()
+        one_by_one.request_seconds.labels("/image").observe(seconds)
+    bulk.flush()
+
+    def lines(metrics):
+        return [line for line in generate_latest(metrics.registry).decode().splitlines()
+                if "_created" not in line]
+
+    assert lines(bulk) == lines(one_by_one)
+    assert 'artproxy_http_request_duration_seconds_bucket{le="0.25",route="/image"} 5.0' in lines(bulk)
