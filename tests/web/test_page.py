@@ -272,3 +272,19 @@ def test_options_say_what_a_page_may_offer(make_app):
     assert options["formats"] == ["png", "webp", "jpeg"]
     assert options["providers"] == ["offline", "pollinations"]
     assert options["keys_required"] is False
+
+
+@pytest.mark.parametrize("providers, offered", [("offline", None),
+                                                ("offline,pollinations", ["offline", "pollinations"])])
+def test_provider_is_offered_only_when_there_is_a_choice(visit, image_dir, processes, providers,
+                                                        offered):
+    base_url = serve(processes, image_dir, ARTPROXY_PROVIDER=providers)
+    page = visit(base_url).page
+    page.get_by_label("Style").locator("option").nth(1).wait_for(state="attached")  # choices loaded
+    provider = page.get_by_label("Provider")
+    if offered is None:
+        assert provider.is_hidden()
+    else:
+        expect(provider).to_be_visible()
+        values = provider.locator("option").evaluate_all("options => options.map(o => o.value)")
+        assert values == ["", *offered]
