@@ -3,6 +3,7 @@ server with the offline provider; and what the server sends with it."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -288,3 +289,17 @@ def test_provider_is_offered_only_when_there_is_a_choice(visit, image_dir, proce
         expect(provider).to_be_visible()
         values = provider.locator("option").evaluate_all("options => options.map(o => o.value)")
         assert values == ["", *offered]
+
+
+def test_the_docs_page_lists_every_operation(visit, image_dir, processes):
+    base_url = serve(processes, image_dir)
+    tab = visit(base_url)
+    tab.page.goto(base_url + "/docs")
+    operations = tab.page.locator("details.operation")
+    expect(operations.first).to_be_visible()
+    document = json.loads(call("GET", base_url + "/openapi.json")[2])
+    count = sum(1 for item in document["paths"].values() for method in item if method != "parameters")
+    expect(operations).to_have_count(count)
+    operations.filter(has_text="/jobs/{job_id}").click()
+    expect(tab.page.get_by_role("cell", name="wait", exact=True)).to_be_visible()
+    assert tab.errors == [] and tab.other_origins() == []
