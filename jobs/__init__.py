@@ -75,6 +75,10 @@ class JobQueue(Protocol):
         """How many jobs are in each status now (for the metrics)."""
         ...
 
+    def runners(self) -> dict:
+        """Who runs the jobs (and with RQ how many workers listen), for /healthz."""
+        ...
+
     def start_runners(self) -> None:
         """Run queued jobs in this process too, if this kind of queue does that."""
         ...

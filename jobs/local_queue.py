@@ -167,6 +167,10 @@ class LocalJobQueue:
             return db.execute("DELETE FROM jobs WHERE expires_at <= ?",
                               (self.clock() if now is None else now,)).rowcount
 
+    def runners(self) -> dict:
+        """Who runs the jobs, for /healthz."""
+        return {"by": "the server's worker processes" if self.run_jobs else "python main.py worker"}
+
     def start_runners(self) -> None:
         if self.run_jobs and self.runner is None:
             from jobs.runner import Runner

@@ -109,6 +109,12 @@ class RQJobQueue:
                     DONE: self.queue.finished_job_registry.count,
                     FAILED: self.queue.failed_job_registry.count}
 
+    def runners(self) -> dict:
+        """Who runs the jobs, for /healthz: the RQ workers listening on the queue now."""
+        with storage_errors():
+            return {"by": "python main.py worker (RQ)",
+                    "workers": self.rq.Worker.count(connection=self.connection, queue=self.queue)}
+
     def start_runners(self) -> None:
         """Web processes only queue jobs; `python main.py worker` runs them."""
 

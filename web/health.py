@@ -36,8 +36,18 @@ def readiness():
         sweeper = "running" if cleanup.scheduler_running() else "stopped"
     ready = storage["reachable"]
     body = {"status": "ready" if ready else "unavailable", "storage": storage, "sweeper": sweeper,
-            "providers": provider_states()}
+            "providers": provider_states(), "jobs": job_states()}
     return no_store(jsonify(body)), 200 if ready else 503
+
+
+def job_states() -> dict:
+    """Jobs by status and who runs them. No RQ worker listening is shown, not a failure: the
+    instance still serves everything else."""
+    queue = current_app.extensions["artproxy_jobs"]
+    try:
+        return {**queue.counts(), **queue.runners()}
+    except StorageUnavailable as error:
+        return {"error": error.message}
 
 
 def provider_states() -> dict[str, dict]:

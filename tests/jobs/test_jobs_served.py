@@ -176,7 +176,11 @@ def test_rq_a_full_queue_is_503_and_a_late_worker_empties_it(redis_instances, tm
     assert [body["position"] for body in waiting] == [1, 2]
     status, headers, body = post_json(f"{first}/jobs", {"prompt": "third"})
     assert (status, body["code"]) == (503, "queue_full") and int(headers["Retry-After"]) > 0
+    health = get(f"{second}/healthz")
+    assert health[0] == 200  # no worker is not unready: everything else is served
+    assert (health[2]["jobs"]["queued"], health[2]["jobs"]["workers"]) == (2, 0)
     start_job_worker(processes, tmp_path / "worker", **settings)
+    until(lambda: get(f"{first}/healthz")[2]["jobs"]["workers"] >= 1)
     for body in waiting:
         assert until(lambda: job_in(second, body["id"], "done", "failed"))["status"] == "done"
 
