@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Collection, Mapping
 
-from errors import BadOption
+from errors import BadOption, BadPrompt
 from generator_client import ImageOptions
 from imaging.formats import FORMATS
 
@@ -56,6 +56,17 @@ STYLES: dict[str, Style] = {style.name: style for style in (
     Style("dark", "Dark", "Moody, low-key and shadowy",
           "dark moody atmosphere, low key lighting, deep shadows"),
 )}
+
+
+def checked_prompt(raw: object, longest: int, missing_message: str) -> str:
+    """The prompt, stripped: it must be text, not blank, and at most ``longest`` characters
+    (before any style words are added); BadPrompt with ``missing_message`` or the length."""
+    prompt = raw.strip() if isinstance(raw, str) else ""
+    if not prompt:
+        raise BadPrompt(missing_message)
+    if len(prompt) > longest:
+        raise BadPrompt(f"Prompt is too long: {len(prompt)} characters, the limit is {longest}")
+    return prompt
 
 
 def parse_options(query: Mapping[str, str], providers: Collection[str]) -> ImageOptions:

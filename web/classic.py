@@ -6,10 +6,9 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, jsonify, request
 from werkzeug.exceptions import MethodNotAllowed
 
-from errors import BadPrompt
 from generator_client import ImageOptions
 from imaging import FORMATS
-from options import ASPECTS, MAX_SEED, STYLES, aspect_size, parse_options
+from options import ASPECTS, MAX_SEED, STYLES, aspect_size, checked_prompt, parse_options
 from service import RenderedImage
 from web.access import require_premium_key
 from web.limits import generating, per_key_quota, quota_status, unlimited
@@ -27,18 +26,8 @@ def head_never_generates() -> None:
 
 
 def read_prompt(missing_message: str) -> str:
-    return checked_prompt(request.args.get("p", ""), missing_message)
-
-
-def checked_prompt(raw: object, missing_message: str) -> str:
-    """A prompt must be text, not blank, not too long (before any style words are added)."""
-    prompt = raw.strip() if isinstance(raw, str) else ""
-    if not prompt:
-        raise BadPrompt(missing_message)
-    limit = current_app.config["MAX_PROMPT_CHARS"]
-    if len(prompt) > limit:
-        raise BadPrompt(f"Prompt is too long: {len(prompt)} characters, the limit is {limit}")
-    return prompt
+    return checked_prompt(request.args.get("p", ""), current_app.config["MAX_PROMPT_CHARS"],
+                          missing_message)
 
 
 def read_options() -> ImageOptions:

@@ -14,9 +14,8 @@ from flask import Blueprint, current_app, jsonify, request
 
 from errors import BadInput, BadOption, JobNotFound
 from jobs import DONE, FAILED, STATUSES, JobQueue, JobRequest, JobState
-from options import parse_options
+from options import checked_prompt, parse_options
 from web.access import require_premium_key
-from web.classic import checked_prompt
 from web.limits import generating, per_key_quota, unlimited
 from web.responses import iso_time, no_store, stored_image_json
 
@@ -45,7 +44,8 @@ def create_job():
     if unknown:
         raise BadInput(f"Unknown field {unknown[0]!r}; a job takes prompt and "
                        f"{', '.join(OPTION_FIELDS)}")
-    prompt = checked_prompt(fields.get("prompt"), "prompt is required")
+    prompt = checked_prompt(fields.get("prompt"), current_app.config["MAX_PROMPT_CHARS"],
+                            "prompt is required")
     options = parse_options(as_query(fields), current_app.config["PROVIDER"])
     state = job_queue().submit(JobRequest(prompt, options))
     response = jsonify(job_json(state))

@@ -15,7 +15,7 @@ from PIL import Image
 from errors import BadImage, BadInput, BadOption, BadPrompt, BadUpstreamImage
 from generator_client import ImageOptions
 from imaging import open_checked
-from options import MAX_SEED, parse_options
+from options import MAX_SEED, checked_prompt, parse_options
 from service import RenderedImage
 from web.limits import generating_per_image, per_key_quota
 from web.openai_v1 import v1
@@ -68,13 +68,11 @@ def edits():
 
 def read_request(fields: Mapping[str, Any]) -> tuple[str, int, ImageOptions, str]:
     """The prompt, how many images, their options and the response format; BadInput at fault."""
-    prompt = fields.get("prompt")
-    if not isinstance(prompt, str) or not prompt.strip():
-        raise with_param(BadPrompt("prompt is required"), "prompt")
-    limit = current_app.config["MAX_PROMPT_CHARS"]
-    if len(prompt.strip()) > limit:
-        raise with_param(BadPrompt(f"Prompt is too long: {len(prompt.strip())} characters, "
-                                   f"the limit is {limit}"), "prompt")
+    try:
+        prompt = checked_prompt(fields.get("prompt"), current_app.config["MAX_PROMPT_CHARS"],
+                                "prompt is required")
+    except BadPrompt as error:
+        raise with_param(error, "prompt") from None
     for name in TEXT_FIELDS:
         if fields.get(name) is not None and not isinstance(fields[name], str):
             raise BadOption(f"invalid_{name}", f"{name} must be a string", name)
@@ -103,7 +101,7 @@ def read_request(fields: Mapping[str, Any]) -> tuple[str, int, ImageOptions, str
         "style": str(style or ""),
         "provider": "" if model == "artproxy" else model,
     }, providers)
-    return prompt.strip(), count, options, response_format
+    return prompt, count, options, response_format
 
 
 def read_count(raw: Any) -> int:
