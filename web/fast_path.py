@@ -60,9 +60,14 @@ class StoredImageFastPath:
 
 def plain_image_request(environ: dict) -> str | None:
     """The image name of a GET for ``/images/<name>`` without an Origin header, else None."""
-    path = environ.get("PATH_INFO", "")
-    if (environ.get("REQUEST_METHOD") != "GET" or "HTTP_ORIGIN" in environ
-            or not path.startswith(PREFIX)):
+    if environ.get("REQUEST_METHOD") != "GET" or "HTTP_ORIGIN" in environ:
+        return None
+    return image_name(environ.get("PATH_INFO", ""))
+
+
+def image_name(path: str) -> str | None:
+    """The ``<name>`` of a path the ``/images/<name>`` route matches, else None."""
+    if not path.startswith(PREFIX):
         return None
     name = path[len(PREFIX):]
     # Empty or nested paths are not the route's; Flask answers them as unknown routes.

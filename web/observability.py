@@ -20,6 +20,7 @@ from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.routing import Map
 
 from logs import REQUEST_ID
+from web.fast_path import image_name
 from web.limits import unlimited
 
 observability = Blueprint("observability", __name__)
@@ -27,7 +28,7 @@ observability = Blueprint("observability", __name__)
 # What an incoming id may look like to be echoed: no spaces, no control characters, not long.
 SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@/+=-]{0,127}")
 UNMATCHED = "<unmatched>"
-IMAGE_ROUTE, IMAGE_PREFIX = "/images/<name>", "/images/"
+IMAGE_ROUTE = "/images/<name>"
 
 
 class RequestObserver:
@@ -66,9 +67,7 @@ class RequestObserver:
             self.metrics.bytes_served(int(length) if length.isdigit() else 0)
 
     def route_of(self, environ: dict) -> str:
-        path = environ.get("PATH_INFO", "")
-        name = path[len(IMAGE_PREFIX):]
-        if path.startswith(IMAGE_PREFIX) and name and "/" not in name:
+        if image_name(environ.get("PATH_INFO", "")) is not None:
             return IMAGE_ROUTE  # most of the traffic: no need to ask the router
         try:
             rule, _ = self.url_map.bind_to_environ(environ).match(return_rule=True)
