@@ -190,13 +190,24 @@ def option_parameters(providers: list[str]) -> list[dict]:
             "provider": {"enum": [*providers, ""],
                          "description": "One configured provider for this call"},
         },
-        "allOf": [{"not": {"required": ["size", "aspect"],
-                           "properties": {"size": {"minLength": 1}, "aspect": {"minLength": 1}}}},
-                  {"if": {"required": ["transparent", "format"],
-                          "properties": {"transparent": {"pattern": any_case("true", "1")},
-                                         "format": {"pattern": any_case("jpeg", "jpg")}}},
-                   "then": False}],
+        "allOf": [size_or_aspect({}),
+                  no_transparent_jpeg("transparent", {"pattern": any_case("true", "1")}, "format")],
     }}]
+
+
+def size_or_aspect(given: dict) -> dict:
+    """Not both size and aspect; an empty one counts as left out."""
+    nonempty = {**given, "minLength": 1}
+    return {"not": {"required": ["size", "aspect"],
+                    "properties": {"size": nonempty, "aspect": nonempty}}}
+
+
+def no_transparent_jpeg(switch: str, switched_on: dict, format_field: str) -> dict:
+    """No transparency in a JPEG: ``switch`` set as ``switched_on`` with a JPEG is refused."""
+    return {"if": {"required": [switch, format_field],
+                   "properties": {switch: switched_on,
+                                  format_field: {"pattern": any_case("jpeg", "jpg")}}},
+            "then": False}
 
 
 def any_case(*words: str) -> str:
@@ -309,13 +320,8 @@ def schemas(providers: list[str], max_prompt: int, max_images: int) -> dict:
                 "seed": {"type": ["integer", "null"], "minimum": 0, "maximum": MAX_SEED},
                 "provider": {"enum": [*providers, "", None]}},
             # size or aspect, not both; no transparency in a JPEG
-            "allOf": [{"not": {"required": ["size", "aspect"],
-                               "properties": {"size": {"type": "string", "minLength": 1},
-                                              "aspect": {"type": "string", "minLength": 1}}}},
-                      {"if": {"required": ["transparent", "format"],
-                              "properties": {"transparent": {"const": True},
-                                             "format": {"pattern": any_case("jpeg", "jpg")}}},
-                       "then": False}]},
+            "allOf": [size_or_aspect({"type": "string"}),
+                      no_transparent_jpeg("transparent", {"const": True}, "format")]},
         "Job": {"type": "object", "required": ["id", "status", "status_url", "position",
                                                "created_at", "started_at", "finished_at",
                                                "result", "error"],
@@ -347,11 +353,7 @@ def schemas(providers: list[str], max_prompt: int, max_images: int) -> dict:
                                             {"type": "null"}]},
                 "response_format": {"enum": ["b64_json", "url", "", None]},
                 "style": {"enum": [*STYLES, "vivid", "natural", "", None]}},
-            # no transparency in a JPEG
-            "if": {"required": ["background", "output_format"],
-                   "properties": {"background": {"const": "transparent"},
-                                  "output_format": {"pattern": any_case("jpeg", "jpg")}}},
-            "then": False},
+            **no_transparent_jpeg("background", {"const": "transparent"}, "output_format")},
         "EditRequest": {"type": "object", "required": ["image", "prompt"], "properties": {
             "image": {"type": "string", "contentMediaType": "image/png"},
             "mask": {"type": "string", "contentMediaType": "image/png"},
