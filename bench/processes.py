@@ -14,6 +14,7 @@ import urllib.request
 from pathlib import Path
 
 from testing import free_port  # noqa: F401  (re-exported for the scenarios)
+from testing.processes import process_tree  # noqa: F401  (re-exported for the scenarios)
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 BENCH_DIR = PROJECT_DIR / "bench"
@@ -71,24 +72,6 @@ class Server:
 
 def python_command(*arguments: str) -> list[str]:
     return [sys.executable, *arguments]
-
-
-def process_tree(root_pid: int) -> list[int]:
-    """``root_pid`` and all its descendants, read from /proc."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(parent, []).append(int(entry.name))
-    found, waiting = [], [root_pid]
-    while waiting:
-        pid = waiting.pop()
-        found.append(pid)
-        waiting.extend(children.get(pid, []))
-    return found
 
 
 def rss_bytes(pids: list[int]) -> int:

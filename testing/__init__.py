@@ -5,6 +5,7 @@
     fake_upstream.FakeUpstream       a scripted upstream for fault tests (threads, one answer each)
     load_upstream                    a fast asyncio upstream for the benchmark (`python -m`)
     redis_server.RedisServer         a real redis-server on its own port, no persistence
+    processes                        who started whom, read from /proc
 """
 
 from __future__ import annotations

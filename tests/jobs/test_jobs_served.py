@@ -14,6 +14,7 @@ import pytest
 import redis
 
 from testing.fake_upstream import Answer
+from testing.processes import child_pids
 from tests.real_server import COMMANDS, call, environment, get, post_json, serve, start
 
 
@@ -36,20 +37,6 @@ def until(check, seconds: float = 20, every: float = 0.05):
 def job_in(base_url: str, job_id: str, *statuses: str) -> dict | None:
     body = get(f"{base_url}/jobs/{job_id}")[2]
     return body if body["status"] in statuses else None
-
-
-def child_pids(parent_pid: int) -> list[int]:
-    """The processes ``parent_pid`` started (gunicorn's workers, RQ's work horse)."""
-    children = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == parent_pid:
-                children.append(int(entry.name))
-    return children
 
 
 def start_job_worker(processes: list, folder: Path, **settings: str):
