@@ -96,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
         if arguments.command == "worker":
             from jobs.worker import run_workers
 
-            return run_workers(checked.config)
+            return run_workers(checked.config, checked.extensions["artproxy"],
+                               checked.extensions["artproxy_jobs"])
     except config.ConfigError as error:
         print(f"artproxy: {error}", file=sys.stderr)
         return 2

@@ -16,23 +16,20 @@ from typing import Any, Mapping
 
 import redis
 
-from jobs import create_queue
-from service import ImageService
 
 log = logging.getLogger("artproxy")
 
 
-def run_workers(config: Mapping[str, Any]) -> int:
-    service = ImageService.from_config(config, time.time)
+def run_workers(config: Mapping[str, Any], service, job_queue) -> int:
+    """Run jobs with the service and queue `python main.py` built to check the settings."""
     if service.store.kind != "redis":
         from jobs.runner import Runner
 
         log.info("job runner for %s started in process %d", service.store, os.getpid())
-        Runner(create_queue(config, service), service).run_forever()
+        Runner(job_queue, service).run_forever()
         return 0
     from jobs import rq_queue
 
-    rq_queue.import_rq(config["REDIS_PREFIX"])
     rq_queue.prepare_worker(service)
     count = config["JOB_CONCURRENCY"]
     if count == 1:
