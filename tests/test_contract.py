@@ -4,7 +4,6 @@ no answer that breaks the document. Bounded: a fixed number of examples per oper
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 import sys

@@ -27,7 +27,7 @@ SCREENSHOT_DIR = os.environ.get("ARTPROXY_SCREENSHOT_DIR")
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright  # noqa: the browser's own import, once
+    from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).exists():
         # A failure, not a skip: .ci/run installs chromium, and without it the page is untested.
