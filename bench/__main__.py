@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from PIL import Image
@@ -26,11 +27,23 @@ from bench.scenarios import Row, ServerSetup
 
 CANDIDATES = [
     ServerSetup("gthread 2 workers x 32 threads", ("-k", "gthread", "-w", "2", "--threads", "32")),
-    ServerSetup("gthread 2 workers x 500 threads", ("-k", "gthread", "-w", "2", "--threads", "500")),
+    ServerSetup("gthread 2 workers x 500 threads",
+                ("-k", "gthread", "-w", "2", "--threads", "500")),
     ServerSetup("gevent (gunicorn's worker) 2 workers", ("-k", "gevent", "-w", "2")),
     ServerSetup("gevent (sendfile_worker) 2 workers", ("-w", "2")),
     ServerSetup("gevent (sendfile_worker) 4 workers", ("-w", "4")),
 ]
+
+
+# target -> the scenario that measures it, and the picture its fake upstream answers with.
+TARGETS: dict[str, tuple[Callable[[Path], list[Row]], str]] = {
+    "1": (scenarios.throughput, "photo"),
+    "2": (scenarios.slow_upstream, "small"),
+    "3": (scenarios.serving, "big"),
+    "4": (scenarios.expiry, "tiny"),
+    "R": (scenarios.storage_compare, "big"),  # Redis storage against the local folder
+    "J": (scenarios.jobs_compare, "small"),  # jobs against /image
+}
 
 
 def make_pictures(folder: Path) -> dict[str, Path]:
@@ -71,7 +84,7 @@ def table(rows: list[Row]) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description="artproxy's benchmark")
-    parser.add_argument("--only", default="1,2,3,4,R,J",
+    parser.add_argument("--only", default=",".join(TARGETS),
                         help="targets to run, e.g. 1,3; R is Redis against the local folder, "
                              "J jobs against /image")
     parser.add_argument("--compare", action="store_true",
@@ -86,20 +99,14 @@ def main() -> int:
                         + scenarios.slow_upstream(pictures["small"], setup, with_seed=False))
                 print(f"\n### {setup.label}\n\n{table(rows)}", flush=True)
         else:
+            chosen = arguments.only.split(",")
+            unknown = [target for target in chosen if target not in TARGETS]
+            if unknown:
+                parser.error(f"no target {unknown[0]!r}; choose from {','.join(TARGETS)}")
             rows = []
-            targets = set(arguments.only.split(","))
-            if "1" in targets:
-                rows += scenarios.throughput(pictures["photo"])
-            if "2" in targets:
-                rows += scenarios.slow_upstream(pictures["small"])
-            if "3" in targets:
-                rows += scenarios.serving(pictures["big"])
-            if "4" in targets:
-                rows += scenarios.expiry(pictures["tiny"])
-            if "R" in targets:
-                rows += scenarios.storage_compare(pictures["big"])
-            if "J" in targets:
-                rows += scenarios.jobs_compare(pictures["small"])
+            for target, (run, picture) in TARGETS.items():
+                if target in chosen:
+                    rows += run(pictures[picture])
             print(table(rows))
     print(f"\nMachine: {machine()}\nRun took {time.monotonic() - started:.0f} s.")
     return 0

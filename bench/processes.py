@@ -24,8 +24,9 @@ class Server:
     """A child process that serves HTTP on a loopback port, stopped with SIGTERM. With port
     None it serves nothing (a job worker) and is taken as ready once started."""
 
-    def __init__(self, name: str, command: list[str], port: int | None, env: dict[str, str] | None = None,
-                 ready_path: str | None = "/", cwd: Path = PROJECT_DIR):
+    def __init__(self, name: str, command: list[str], port: int | None,
+                 env: dict[str, str] | None = None, ready_path: str | None = "/",
+                 cwd: Path = PROJECT_DIR):
         self.name = name
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
@@ -33,9 +34,9 @@ class Server:
         self.process = subprocess.Popen(command, cwd=cwd, env={**os.environ, **(env or {})},
                                         stdout=self.log, stderr=subprocess.STDOUT)
         if port is not None:
-            self._wait_until_ready(ready_path)
+            self._wait_until_ready(port, ready_path)
 
-    def _wait_until_ready(self, ready_path: str | None, seconds: float = 30) -> None:
+    def _wait_until_ready(self, port: int, ready_path: str | None, seconds: float = 30) -> None:
         """Until ``ready_path`` answers over HTTP, or with None until the port accepts."""
         give_up = time.monotonic() + seconds
         while time.monotonic() < give_up:
@@ -43,7 +44,7 @@ class Server:
                 raise RuntimeError(f"{self.name} exited; see {self.log.name}")
             try:
                 if ready_path is None:
-                    socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
                     return
                 with urllib.request.urlopen(self.url + ready_path, timeout=1):
                     return
@@ -63,10 +64,10 @@ class Server:
                 self.process.wait()
         self.log.close()
 
-    def __enter__(self) -> "Server":
+    def __enter__(self) -> Server:
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
 

@@ -63,11 +63,13 @@ PRODUCTION = ServerSetup("python main.py")
 def start_upstream(image: Path, delay: float = 0.0) -> Server:
     port = free_port()
     return Server(f"upstream-{image.stem}", python_command(
-        "-m", "testing.load_upstream", "--port", str(port), "--delay", str(delay), "--image", str(image)),
+        "-m", "testing.load_upstream", "--port", str(port), "--delay", str(delay),
+        "--image", str(image)),
         port, ready_path=None)
 
 
-def start_artproxy(setup: ServerSetup, upstream: Server, image_dir: Path, **settings: str) -> Server:
+def start_artproxy(setup: ServerSetup, upstream: Server, image_dir: Path,
+                   **settings: str) -> Server:
     port = free_port()
     env = {"HOST": "127.0.0.1", "PORT": str(port), "ARTPROXY_PROVIDER": "magicstudio",
            "ARTPROXY_MAGICSTUDIO_URL": upstream.url + "/", "ARTPROXY_IMAGE_DIR": str(image_dir),
@@ -101,7 +103,8 @@ def throughput(photo: Path, setup: ServerSetup = PRODUCTION, with_seed: bool = T
         with start_artproxy(setup, upstream, Path(image_dir)) as artproxy:
             hey(generate_url(artproxy), concurrency, concurrency)
             ours = hey(generate_url(artproxy), 60 * concurrency, concurrency)
-            direct_one = hey(upstream.url + "/", 60, 1, method="POST", body=FORM, content_type=FORM_TYPE)
+            direct_one = hey(upstream.url + "/", 60, 1, method="POST", body=FORM,
+                             content_type=FORM_TYPE)
             ours_one = hey(generate_url(artproxy), 60, 1)
             hey(generate_url(artproxy) + OPTION_PATH, concurrency, concurrency)
             with_options = hey(generate_url(artproxy) + OPTION_PATH, 30 * concurrency, concurrency)
@@ -156,7 +159,8 @@ def slow_upstream(small_photo: Path, setup: ServerSetup = PRODUCTION, clients: i
         # spread over the cores: this row says how close to that floor the server runs.
         Row("2", "server CPU per request (ms); floor = direct + CPU / cores",
             f"{cpu_per_request * 1000:.2f}",
-            f"floor {direct.seconds + clients * cpu_per_request / CORES:.2f} s", "-", "report", None),
+            f"floor {direct.seconds + clients * cpu_per_request / CORES:.2f} s", "-", "report",
+            None),
     ]
     if seed is not None:
         rows.append(Row("2", "seed-style baseline, same batch: seconds (answers 200)",
@@ -267,7 +271,8 @@ def jobs_compare(small_photo: Path, setup: ServerSetup = PRODUCTION) -> list[Row
                 images = hey(artproxy.url + "/image?p=bench", count, clients)
                 _require_all_ok(images, f"/image with {storage} storage")
                 run_jobs(artproxy.url, clients, clients)  # warm-up
-                jobs_rate, one_job = run_jobs(artproxy.url, count, clients), run_jobs(artproxy.url, 30, 1)
+                jobs_rate = run_jobs(artproxy.url, count, clients)
+                one_job = run_jobs(artproxy.url, 30, 1)
                 one_image = hey(artproxy.url + "/image?p=bench", 30, 1)
             runner = "server's runners" if storage == "file" else "RQ, 1 worker"
             rows.append(Row("J", f"images/s through jobs, {storage} storage ({runner}), "
@@ -354,7 +359,14 @@ class FolderWatcher:
             time.sleep(0.2)
 
     def lateness(self) -> list[float]:
-        return [gone - parse_name(name).expires_at for name, gone in self.gone_at.items()]
+        return [gone - expires_at(name) for name, gone in self.gone_at.items()]
+
+
+def expires_at(name: str) -> float:
+    parsed = parse_name(name)
+    if parsed is None:
+        raise ValueError(f"{name!r} is not an image name artproxy makes")
+    return parsed.expires_at
 
 
 def sweep_cost(images: int) -> float:

@@ -12,7 +12,7 @@ import base64
 import io
 
 import requests
-from flask import Flask, jsonify, request
+from flask import Flask, Response, jsonify, request
 from PIL import Image
 
 
@@ -20,7 +20,7 @@ def create_seed_app(upstream_url: str) -> Flask:
     app = Flask(__name__)
 
     @app.get("/generate")
-    def generate():
+    def generate() -> Response:
         form = {"prompt": request.args.get("p", ""), "output_format": "bytes"}
         answer = requests.post(upstream_url, data=form)
         picture = Image.open(io.BytesIO(answer.content))

@@ -12,11 +12,13 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 from PIL import Image
 
 
-def jpeg_bytes(size: tuple[int, int] = (64, 48), color=(200, 80, 40)) -> bytes:
+def jpeg_bytes(size: tuple[int, int] = (64, 48),
+               color: tuple[int, int, int] = (200, 80, 40)) -> bytes:
     image = Image.linear_gradient("L").resize(size).convert("RGB")
     image.paste(color, (0, 0, size[0] // 2, size[1] // 2))
     buffer = io.BytesIO()
@@ -24,7 +26,8 @@ def jpeg_bytes(size: tuple[int, int] = (64, 48), color=(200, 80, 40)) -> bytes:
     return buffer.getvalue()
 
 
-def png_bytes(size: tuple[int, int] = (40, 30), color=(10, 120, 200)) -> bytes:
+def png_bytes(size: tuple[int, int] = (40, 30),
+              color: tuple[int, int, int] = (10, 120, 200)) -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", size, color).save(buffer, format="PNG")
     return buffer.getvalue()
@@ -48,7 +51,7 @@ class ReceivedRequest:
     method: str = "POST"
     body: bytes = b""
 
-    def json(self) -> dict:
+    def json(self) -> Any:
         return json.loads(self.body)
 
 
@@ -57,17 +60,19 @@ class RoomyHTTPServer(ThreadingHTTPServer):
     # look like artproxy failing when it is the fake upstream.
     request_queue_size = 1024
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a client that gave up (a timeout test) makes the late write fail: expected
+
 
 class FakeUpstream:
-    def __init__(self):
+    def __init__(self) -> None:
         self.answers: deque[Answer] = deque()
         self.default_answer = Answer()
         self.received: list[ReceivedRequest] = []
         self._lock = threading.Lock()
         self.server = RoomyHTTPServer(("127.0.0.1", 0), self._handler_class())
         self.server.daemon_threads = True
-        # A client that gave up (a timeout test) makes the late write fail; that is expected.
-        self.server.handle_error = lambda request, client_address: None
+
         self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
 
     @property
@@ -77,11 +82,11 @@ class FakeUpstream:
     def will_answer(self, *answers: Answer) -> None:
         self.answers.extend(answers)
 
-    def __enter__(self) -> "FakeUpstream":
+    def __enter__(self) -> FakeUpstream:
         self.thread.start()
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.server.shutdown()
         self.server.server_close()
 
@@ -90,17 +95,17 @@ class FakeUpstream:
             self.received.append(request)
             return self.answers.popleft() if self.answers else self.default_answer
 
-    def _handler_class(self):
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         upstream = self
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
             disable_nagle_algorithm = True  # else each answer waits 40 ms for a delayed ACK
 
-            def do_GET(self):
+            def do_GET(self) -> None:
                 self.do_POST()
 
-            def do_POST(self):
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 answer = upstream._next_answer(ReceivedRequest(
                     path=self.path,
@@ -128,7 +133,7 @@ class FakeUpstream:
                     self.wfile.flush()
                     time.sleep(answer.trickle_seconds)
 
-            def log_message(self, *args):
+            def log_message(self, format: str, *args: Any) -> None:
                 pass
 
         return Handler
@@ -140,9 +145,11 @@ def parse_multipart(content_type: str, body: bytes) -> dict[str, str]:
     message = email.message_from_bytes(
         f"Content-Type: {content_type}\r\n\r\n".encode() + body, policy=email.policy.HTTP
     )
-    return {
-        # File parts (an edit's image) are binary: kept readable, the raw body has the bytes.
-        part.get_param("name", header="content-disposition"):
-            part.get_payload(decode=True).decode("utf-8", "replace")
-        for part in message.iter_parts()
-    }
+    fields = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        payload = part.get_payload(decode=True)
+        if isinstance(name, str) and isinstance(payload, bytes):
+            # File parts (an edit's image) are binary: kept readable, the raw body has the bytes.
+            fields[name] = payload.decode("utf-8", "replace")
+    return fields

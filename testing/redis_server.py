@@ -18,17 +18,18 @@ class RedisServer:
     """``with RedisServer(folder) as server:`` starts it and stops it; so do start() and stop()."""
 
     def __init__(self, folder: Path):
-        self.binary = shutil.which("redis-server") or shutil.which("redis-server", path="/usr/bin")
-        if self.binary is None:
+        binary = shutil.which("redis-server") or shutil.which("redis-server", path="/usr/bin")
+        if binary is None:
             # A failure, not a skip: without Redis the shared-storage code is not tested at all.
             raise RuntimeError("redis-server is not installed; .ci/run and bench/run install it")
+        self.binary = binary
         self.folder = folder
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:
-        self.process = subprocess.Popen(
+        self.process = process = subprocess.Popen(
             [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "no", "--dir", str(self.folder)],
             stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
@@ -39,8 +40,8 @@ class RedisServer:
                 client.ping()
                 return
             except redis.ConnectionError:
-                if time.monotonic() > give_up or self.process.poll() is not None:
-                    raise RuntimeError("redis-server did not start")
+                if time.monotonic() > give_up or process.poll() is not None:
+                    raise RuntimeError("redis-server did not start") from None
                 time.sleep(0.02)
 
     def stop(self) -> None:
@@ -48,19 +49,24 @@ class RedisServer:
             self.process.terminate()
             self.process.wait(timeout=10)
 
-    def __enter__(self) -> "RedisServer":
+    def __enter__(self) -> RedisServer:
         self.start()
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
     def pause(self) -> None:
         """Freeze the server: connections open but nothing answers, like a stalled host."""
-        os.kill(self.process.pid, signal.SIGSTOP)
+        os.kill(self.pid(), signal.SIGSTOP)
 
     def resume(self) -> None:
-        os.kill(self.process.pid, signal.SIGCONT)
+        os.kill(self.pid(), signal.SIGCONT)
+
+    def pid(self) -> int:
+        if self.process is None:
+            raise RuntimeError("redis-server is not started")
+        return self.process.pid
 
     def client(self) -> redis.Redis:
         return redis.Redis.from_url(self.url)
