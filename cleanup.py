@@ -10,13 +10,14 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
 log = logging.getLogger("artproxy")
 
 
+@runtime_checkable
 class Sweepable(Protocol):
     def purge_expired(self, now: float | None = None) -> int: ...
 

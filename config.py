@@ -6,9 +6,10 @@ The README's configuration table is printed from ``SETTINGS`` by ``python config
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 ENV_PREFIX = "ARTPROXY_"
@@ -250,6 +251,12 @@ SERVER_SETTINGS: tuple[Setting, ...] = (
 
 def defaults() -> dict[str, Any]:
     return {setting.name: setting.default for setting in SETTINGS}
+
+
+def load(environ: Mapping[str, str]) -> dict[str, Any]:
+    """Every setting: the ``ARTPROXY_*`` variable that sets it, else its default; ConfigError
+    naming the first bad one."""
+    return {**defaults(), **from_environment(environ)}
 
 
 def from_environment(environ: Mapping[str, str]) -> dict[str, Any]:

@@ -22,7 +22,7 @@
         ├── UpstreamRejected      502 upstream_rejected
         ├── BadUpstreamImage      502 bad_upstream_image
         ├── UpstreamBusy          503 upstream_busy
-        ├── ProviderSkipped       503 upstream_resting (providers/breaker.py)
+        ├── ProviderSkipped       503 upstream_resting
         └── UpstreamTimeout       504 upstream_timeout
 
 The domain raises these with ``raise ... from cause`` so logs keep what really failed; the web
@@ -55,7 +55,8 @@ class ArtproxyError(Exception):
 
 
 def log_failure(error: ArtproxyError, where: str) -> None:
-    """Failures that are ours or the upstream's are logged with their cause; the caller's are not."""
+    """Failures that are ours or the upstream's are logged with their cause; the caller's are
+    not."""
     if error.status_code < 500:
         return
     cause = error.__cause__
@@ -67,7 +68,10 @@ class BadInput(ArtproxyError):
     status_code = 400
     code = "bad_input"
     message = "The request is not valid"
-    param: str | None = None  # the input at fault, when there is one
+
+    def __init__(self, message: str | None = None, param: str | None = None):
+        super().__init__(message)
+        self.param = param  # the input at fault, when there is one
 
 
 class BadImage(BadInput):
@@ -84,15 +88,15 @@ class BadOption(BadInput):
     """One image option is not valid; ``code`` says which and how, for clients to act on."""
 
     def __init__(self, code: str, message: str, param: str | None = None):
-        super().__init__(message)
+        super().__init__(message, param)
         self.code = code
-        self.param = param
 
 
 class Unauthorized(ArtproxyError):
     status_code = 401
     code = "unauthorized"
-    message = "A valid API key is required: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'"
+    message = ("A valid API key is required: send 'Authorization: Bearer <key>' or "
+               "'X-API-Key: <key>'")
 
     def headers(self) -> dict[str, str]:
         return {"WWW-Authenticate": 'Bearer realm="artproxy"'}
@@ -203,6 +207,18 @@ class UpstreamBusy(UpstreamError):
 
     def __init__(self, retry_after_seconds: int, message: str | None = None):
         super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
+
+
+class ProviderSkipped(UpstreamError):
+    """A provider's circuit breaker is open (providers/breaker.py): the upstream was not called.
+    Come back when it may be tried again."""
+
+    status_code = 503
+    code = "upstream_resting"
+
+    def __init__(self, name: str, retry_after_seconds: int):
+        super().__init__(f"The image generator {name} is resting after repeated failures")
         self.retry_after_seconds = retry_after_seconds
 
 

@@ -3,13 +3,15 @@
 A provider turns a prompt into image bytes and nothing more. Checking those bytes,
 converting them and storing them is the service's job, so every provider gets it for free.
 Implementations live in ``providers/``; adding one is a module there and a line in PROVIDERS
-(chosen the way stores are: plugins.py).
+(chosen the way stores are: plugins.py). providers/chain.py wires the configured ones together.
+This module imports none of them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import plugins
 from config import ConfigError
@@ -56,18 +58,26 @@ class GeneratedImage:
 
 
 class Provider(Protocol):
-    name: str
+    """Anything that draws: an upstream's client, or one of the wrappers that providers/chain.py
+    puts around it (checks, breaker, metrics, merging, fallback)."""
 
-    @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> "Provider":
-        """Build the provider from the app's settings (``app.config``)."""
-        ...
+    name: str
 
     def generate(self, prompt: str, options: ImageOptions) -> GeneratedImage:
         """Return the upstream's image for ``prompt`` or raise an UpstreamError subclass."""
         ...
 
 
+class UpstreamProvider(Provider, Protocol):
+    """A provider that calls one upstream, chosen by its name in PROVIDERS."""
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> UpstreamProvider:
+        """Build the provider from the app's settings (``app.config``)."""
+        ...
+
+
+@runtime_checkable
 class Editor(Protocol):
     """A provider whose upstream edits images itself (openai); the others are composited."""
 
@@ -98,38 +108,3 @@ def check_providers(config: Mapping[str, Any]) -> None:
         for setting in REQUIRED_SETTINGS.get(name, ()):
             if not config[setting]:
                 raise ConfigError(f"ARTPROXY_{setting} must be set to use the {name} provider")
-
-
-def create_provider(name: str, config: Mapping[str, Any]) -> Provider:
-    """Build the provider called ``name`` from the app's settings."""
-    return plugins.load(PROVIDERS, name, "PROVIDER").from_config(config)
-
-
-def create_chain(config: Mapping[str, Any], counters, clock: Callable[[], float], metrics=None):
-    """The configured providers in order, each with its answers checked, behind a breaker and
-    merging identical calls;
-    returns the chain (a provider), the breakers (whose state /healthz reports) and the bare
-    providers by name (for the ones that can also edit an image).
-
-    ``counters`` is a ``limits`` Storage every process shares (the store's limits_storage),
-    where the breakers keep their state; ``metrics`` (metrics.py) counts each provider's calls."""
-    from providers.breaker import CircuitBreaker
-    from providers.checked import CheckedImages
-    from providers.fallback import FallbackChain
-    from providers.merged import MergedCalls
-    from providers.observed import ObservedCalls
-
-    check_providers(config)
-    guarded, breakers, bare = [], [], {}
-    for name in config["PROVIDER"]:
-        bare[name] = create_provider(name, config)
-        checked = CheckedImages(bare[name], config["MAX_IMAGE_PIXELS"])
-        breaker = CircuitBreaker(
-            checked, counters, config["REDIS_PREFIX"],
-            failures_to_open=config["PROVIDER_FAILURES"],
-            cooldown_seconds=config["PROVIDER_COOLDOWN"],
-            trial_seconds=config["UPSTREAM_TIMEOUT"] + 5, clock=clock)
-        breakers.append(breaker)
-        observed = ObservedCalls(breaker, metrics) if metrics is not None and metrics.enabled else breaker
-        guarded.append(MergedCalls(observed) if config["MERGE_IDENTICAL_CALLS"] else observed)
-    return FallbackChain(guarded), breakers, bare

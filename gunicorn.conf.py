@@ -6,14 +6,14 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 # Imported by name: every top-level name here is read as a gunicorn setting, and `config` is one.
 from capacity import connections_per_worker, raise_open_file_limit  # noqa: E402
 from config import (  # noqa: E402
     ConfigError,
-    defaults,
-    from_environment,
+    load,
     load_env_file,
     server_address,
     summary,
@@ -24,7 +24,7 @@ from logs import gunicorn_json_config  # noqa: E402
 load_env_file(Path(__file__).resolve().parent / ".env")
 try:
     _host, _port = server_address(os.environ)
-    _settings = {**defaults(), **from_environment(os.environ)}
+    _settings = load(os.environ)
     # Names and required settings only: the master must not import the app's modules (each
     # gevent worker patches the standard library first).
     check_providers(_settings)
@@ -83,7 +83,7 @@ if _settings["METRICS"]:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_folder_made
 
 
-def on_exit(server) -> None:
+def on_exit(server: Any) -> None:
     if _metrics_folder_made:
         shutil.rmtree(_metrics_folder_made, ignore_errors=True)
 
@@ -97,7 +97,7 @@ else:
     _secret_generated = False
 
 
-def when_ready(server) -> None:
+def when_ready(server: Any) -> None:
     # Once per instance, from the master: each worker builds its own app, and logging there
     # said everything once per process.
     server.log.info("artproxy: %s", summary(_settings))

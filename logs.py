@@ -9,7 +9,8 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
-from datetime import datetime, timezone
+
+from clock import iso_time
 
 REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("artproxy_request_id",
                                                                         default=None)
@@ -30,8 +31,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "time": datetime.fromtimestamp(record.created, timezone.utc)
-            .isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "time": iso_time(record.created),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
@@ -52,7 +52,8 @@ def configure(log_format: str) -> None:
         return
     handler = logging.StreamHandler()
     handler.addFilter(WithRequestId())
-    handler.setFormatter(JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT))
+    handler.setFormatter(JsonFormatter() if log_format == "json"
+                         else logging.Formatter(TEXT_FORMAT))
     root.addHandler(handler)
     root.setLevel(logging.INFO)
 

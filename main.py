@@ -12,7 +12,8 @@ import logging
 import os
 import sys
 import time
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from flask import Flask
 
@@ -37,8 +38,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """
     # /static/ holds the page's files (web/page.py serves the page at /app).
     app = Flask(__name__, static_folder="web/static", static_url_path="/static")
-    app.config.update(config.defaults())
-    app.config.update(config.from_environment(os.environ))
+    app.config.update(config.load(os.environ))
     app.config.update(test_config or {})
 
     metrics = create_metrics(app.config["METRICS"])
@@ -56,7 +56,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         if service.store.needs_sweeping:
             cleanup.start_sweeping(f"sweep:{service.store!r}", service.store,
                                    app.config["SWEEP_INTERVAL"])
-        if hasattr(job_queue, "purge_expired"):
+        if isinstance(job_queue, cleanup.Sweepable):
             cleanup.start_sweeping(f"jobs:{job_queue!r}", job_queue, JOB_SWEEP_SECONDS)
     job_queue.start_runners()
     return app
@@ -66,15 +66,11 @@ def __getattr__(name: str) -> Any:
     # `gunicorn main:app` asks for `app`; building it only then keeps `import main` free of
     # side effects (no scheduler, no folder) for tests and tools.
     if name == "app":
-        configure_logging()
         config.load_env_file(PROJECT_DIR / ".env")
+        logs.configure(config.load(os.environ)["LOG_FORMAT"])  # gunicorn.conf.py checked them
         globals()["app"] = create_app()
         return globals()["app"]
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def configure_logging() -> None:
-    logs.configure(os.environ.get("ARTPROXY_LOG_FORMAT", "text").strip().lower())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -82,11 +78,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", nargs="?", choices=["worker"],
                         help="worker: run jobs (POST /jobs) instead of serving HTTP")
     parser.add_argument("--debug", action="store_true",
-                        help="Flask's development server with reloader and debugger (loopback only)")
+                        help="Flask's development server with reloader and debugger "
+                             "(loopback only)")
     arguments = parser.parse_args(argv)
-    configure_logging()
     config.load_env_file(PROJECT_DIR / ".env")
     try:
+        logs.configure(config.load(os.environ)["LOG_FORMAT"])
         if arguments.debug:
             return run_debug_server(*config.server_address(os.environ))
         if arguments.command != "worker":  # a worker listens on no port
@@ -121,7 +118,8 @@ def run_debug_server(host: str, port: int) -> int:
     app = create_app() if is_running_from_reloader() else None
     if app is not None:
         log.info("artproxy (debug server): %s", config.summary(app.config))
-    run_simple(host, port, app, use_reloader=True, use_debugger=True, threaded=True)
+    run_simple(host, port, app, use_reloader=True, use_debugger=True,  # type: ignore[arg-type]
+               threaded=True)  # (the reloader's first process never serves: no app there)
     return 0
 
 

@@ -18,7 +18,12 @@ import logging
 import os
 import threading
 import time
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from jobs import JobQueue
+    from service import ImageService
 
 log = logging.getLogger("artproxy")
 
@@ -30,22 +35,57 @@ UPSTREAM_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120)
 FLUSH_SECONDS = 0.5
 
 
-class NullMetrics:
+# Reads shared state at each scrape and yields metric families (prometheus_client's core types).
+StateReader = Callable[[], Iterable[Any]]
+
+
+class Metrics(Protocol):
+    enabled: bool  # False: nothing is counted, and /metrics answers 404
+
+    def http_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        """One answer of ``route`` (its template), ready after ``seconds``."""
+        ...
+
+    def upstream_call(self, provider: str, outcome: str, seconds: float | None) -> None:
+        """One call to ``provider``: ``ok`` or the error code; no duration if it was skipped."""
+        ...
+
+    def bytes_served(self, count: int) -> None:
+        """``count`` bytes of stored images sent."""
+        ...
+
+    def watch(self, read_state: StateReader) -> None:
+        """Add gauges that ``read_state`` reads from shared state at each scrape."""
+        ...
+
+    def exposition(self) -> tuple[bytes, str]:
+        """The whole instance's metrics in Prometheus' text format, and its content type."""
+        ...
+
+
+class NullMetrics(Metrics):
     enabled = False
 
-    def http_request(self, route: str, method: str, status: int, seconds: float) -> None: ...
+    def http_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        pass
 
-    def upstream_call(self, provider: str, outcome: str, seconds: float | None) -> None: ...
+    def upstream_call(self, provider: str, outcome: str, seconds: float | None) -> None:
+        pass
 
-    def bytes_served(self, count: int) -> None: ...
+    def bytes_served(self, count: int) -> None:
+        pass
 
-    def watch(self, read_state: Callable[[], Iterable]) -> None: ...
+    def watch(self, read_state: StateReader) -> None:
+        pass
+
+    def exposition(self) -> tuple[bytes, str]:
+        raise LookupError("metrics are off (ARTPROXY_METRICS=false)")
 
 
-class PrometheusMetrics:
+class PrometheusMetrics(Metrics):
     enabled = True
 
-    def __init__(self):
+    def __init__(self) -> None:
         from prometheus_client import CollectorRegistry, Counter, Histogram
 
         self.registry = CollectorRegistry()
@@ -64,11 +104,12 @@ class PrometheusMetrics:
                                           registry=self.registry)
         self.image_bytes = Counter("artproxy_image_bytes_served",
                                    "Bytes of stored images sent to clients", registry=self.registry)
-        self._state_readers: list[Callable[[], Iterable]] = []
+        self._state_readers: list[StateReader] = []
         self._request_bounds = [*REQUEST_BUCKETS, float("inf")]
         self._lock = threading.Lock()
-        self._pending_requests: dict[tuple, int] = {}
-        self._pending_durations: dict[str, list] = {}
+        self._pending_requests: dict[tuple[str, str, int], int] = {}
+        # route -> (count in each bucket, sum of seconds)
+        self._pending_durations: dict[str, _Durations] = {}
         self._pending_bytes = 0
         self._flusher_pid: int | None = None
 
@@ -81,9 +122,9 @@ class PrometheusMetrics:
             self._pending_requests[key] = self._pending_requests.get(key, 0) + 1
             durations = self._pending_durations.get(route)
             if durations is None:
-                durations = self._pending_durations[route] = [[0] * len(self._request_bounds), 0.0]
-            durations[0][bucket] += 1
-            durations[1] += seconds
+                durations = self._pending_durations[route] = _Durations(len(self._request_bounds))
+            durations.counts[bucket] += 1
+            durations.total += seconds
         self._keep_flushing()
 
     def upstream_call(self, provider: str, outcome: str, seconds: float | None) -> None:
@@ -104,12 +145,12 @@ class PrometheusMetrics:
             sent, self._pending_bytes = self._pending_bytes, 0
         for (route, method, status), count in requests.items():
             self.requests.labels(route, method, str(status)).inc(count)
-        for route, (buckets, total) in durations.items():
+        for route, pending in durations.items():
             histogram = self.request_seconds.labels(route)
             # Histogram.observe() one value at a time, in bulk: prometheus_client keeps each
             # bucket's own count (_buckets, not yet cumulative) and the sum (_sum).
-            histogram._sum.inc(total)
-            for index, count in enumerate(buckets):
+            histogram._sum.inc(pending.total)
+            for index, count in enumerate(pending.counts):
                 if count:
                     histogram._buckets[index].inc(count)
         if sent:
@@ -129,13 +170,15 @@ class PrometheusMetrics:
             except Exception as error:  # never lose the thread; the counts wait for the next
                 log.warning("metrics: flush failed: %s", error)
 
-    def watch(self, read_state: Callable[[], Iterable]) -> None:
-        """Add gauges read from shared state at each scrape: ``read_state()`` yields metric
-        families (prometheus_client.core.GaugeMetricFamily)."""
+    def watch(self, read_state: StateReader) -> None:
         self._state_readers.append(read_state)
 
     def exposition(self) -> tuple[bytes, str]:
-        from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+        from prometheus_client import (
+            CONTENT_TYPE_LATEST,
+            CollectorRegistry,
+            generate_latest,
+        )
         from prometheus_client.multiprocess import MultiProcessCollector
 
         self.flush()  # this process's own counts; the others' are at most FLUSH_SECONDS old
@@ -150,23 +193,32 @@ class PrometheusMetrics:
         return text + generate_latest(state), CONTENT_TYPE_LATEST
 
 
+class _Durations:
+    """Request durations of one route not yet written: a count per bucket, and their sum."""
+
+    def __init__(self, buckets: int):
+        self.counts = [0] * buckets
+        self.total = 0.0
+
+
 class StateCollector:
-    def __init__(self, readers: list[Callable[[], Iterable]]):
+    def __init__(self, readers: list[StateReader]):
         self.readers = readers
 
-    def collect(self):
+    def collect(self) -> Iterator[Any]:
         for read in self.readers:
             try:
                 yield from read()
             except Exception as error:  # shared state unreachable: leave those gauges out
-                log.warning("metrics: could not read %s: %s", getattr(read, "__name__", read), error)
+                log.warning("metrics: could not read %s: %s", getattr(read, "__name__", read),
+                            error)
 
 
-def instance_state(service, job_queue) -> Callable[[], Iterable]:
+def instance_state(service: ImageService, job_queue: JobQueue) -> StateReader:
     """Gauges of what every process shares: open breakers, stored images, jobs by status."""
     from prometheus_client.core import GaugeMetricFamily
 
-    def read_instance_state():
+    def read_instance_state() -> Iterator[Any]:
         circuit = GaugeMetricFamily("artproxy_provider_circuit_open",
                                     "1 while a provider is skipped after repeated failures",
                                     labels=["provider"])
@@ -183,5 +235,5 @@ def instance_state(service, job_queue) -> Callable[[], Iterable]:
     return read_instance_state
 
 
-def create_metrics(enabled: bool):
+def create_metrics(enabled: bool) -> Metrics:
     return PrometheusMetrics() if enabled else NullMetrics()

@@ -8,13 +8,15 @@ module and a line in its registry. The class builds itself with ``from_config``.
 from __future__ import annotations
 
 import importlib
-from typing import Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from config import ConfigError
 
 
-def load(registry: Mapping[str, str], name: str, setting: str) -> type:
-    """The class registered as ``name``; ConfigError naming ``setting`` if there is none."""
+def load(registry: Mapping[str, str], name: str, setting: str) -> Any:
+    """The class registered as ``name``; ConfigError naming ``setting`` if there is none.
+    (Any: the caller annotates what the class's ``from_config`` builds.)"""
     module_name, class_name = target(registry, name, setting).split(":")
     return getattr(importlib.import_module(module_name), class_name)
 
@@ -25,4 +27,5 @@ def target(registry: Mapping[str, str], name: str, setting: str) -> str:
         return registry[name]
     except KeyError:
         known = ", ".join(sorted(registry))
-        raise ConfigError(f"ARTPROXY_{setting}={name!r} is not valid: choose one of {known}") from None
+        raise ConfigError(f"ARTPROXY_{setting}={name!r} is not valid: choose one of "
+                          f"{known}") from None

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 import os
-from typing import BinaryIO
+import socket
+from typing import Any, BinaryIO
 
 import gunicorn.util
 from gevent import socket as gevent_socket
@@ -60,12 +61,12 @@ class PromptSizedRequest(Request):
 
     line_limit = config.request_line_bytes(config.defaults()["MAX_PROMPT_CHARS"])
 
-    def parse(self, unreader):
+    def parse(self, unreader: Any) -> Any:
         self.limit_request_line = self._fast_limit_request_line = self.line_limit
         return super().parse(unreader)
 
 
-def write_json_error(sock, status_int: int, reason: str, message: str) -> None:
+def write_json_error(sock: socket.socket, status_int: int, reason: str, message: str) -> None:
     """gunicorn's own answers (bad request line, 414, 431) in artproxy's JSON error shape."""
     code = reason.lower().replace(" ", "_")
     body = json.dumps({"error": f"{reason}: {message}" if message else reason, "code": code})
@@ -81,7 +82,7 @@ class GeventSendfileWorker(GeventWorker):
     def patch(self) -> None:
         super().patch()
         keep_large_allocations()
-        settings = {**config.defaults(), **config.from_environment(os.environ)}
+        settings = config.load(os.environ)
         self.client_timeout = settings["CLIENT_TIMEOUT"]
         PromptSizedRequest.line_limit = config.request_line_bytes(settings["MAX_PROMPT_CHARS"])
         RequestParser.mesg_class = PromptSizedRequest
@@ -93,7 +94,7 @@ class GeventSendfileWorker(GeventWorker):
         # every worker that is woken take its share.
         StreamServer.max_accept = 1
 
-    def handle(self, listener, client, addr) -> None:
+    def handle(self, listener: Any, client: gevent_socket.socket, addr: Any) -> None:
         # GeventWorker.handle makes the client socket blocking with no timeout, so a client that
         # never reads its answer kept the greenlet and the answer's memory for as long as it
         # stayed (300 such clients pinned 1.28 GB). Each send or receive may now wait

@@ -1,4 +1,5 @@
-"""What the web layer (and later, jobs) ask for: a checked image as asked, and storing one.
+"""What the web layer and jobs ask for: checked images as asked (one, or n at once), edits,
+and storing them.
 
     prompt + options -> style words -> provider chain -> checks -> exact size -> transparency
     -> format -> (store)
@@ -8,15 +9,18 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Mapping
+from typing import Any, TypeVar
 
-from limits.storage import storage_from_string
+from limits.storage import Storage, storage_from_string
 from PIL import Image, ImageChops
 
 import tokens
+from clock import Clock
 from errors import ImageNotFound, InvalidDeleteToken
-from generator_client import ImageOptions, Provider, create_chain
+from generator_client import Editor, ImageOptions, Provider
 from imaging import (
     FORMATS,
     PNG,
@@ -27,8 +31,15 @@ from imaging import (
     png_from_upstream,
     to_png,
 )
-from options import styled_prompt
+from imaging.edits import open_editable, region_to_redraw
+from metrics import Metrics, NullMetrics
+from options import MAX_SEED, styled_prompt
+from providers.breaker import CircuitBreaker
+from providers.chain import create_chain
 from storage import ImageStore, StoredImage, create_store
+
+T = TypeVar("T")
+AS_THE_UPSTREAM_DRAWS = ImageOptions()  # no option set: a PNG at the upstream's size
 
 
 @dataclass(frozen=True)
@@ -47,22 +58,23 @@ class ImageService:
     image_ttl_seconds: int
     max_image_pixels: int
     lossy_quality: int = 90
-    clock: Callable[[], float] = field(default=time.time)
-    breakers: list = field(default_factory=list)  # one per provider, for /healthz
-    editors: dict = field(default_factory=dict)  # providers whose upstream edits natively
+    clock: Clock = field(default=time.time)
+    breakers: list[CircuitBreaker] = field(default_factory=list)  # one per provider, for /healthz
+    editors: dict[str, Editor] = field(default_factory=dict)  # providers that edit natively
     secret_key: str = field(default_factory=lambda: secrets.token_hex(32), repr=False)
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any], clock: Callable[[], float],
-                    metrics=None) -> "ImageService":
+    def from_config(cls, config: Mapping[str, Any], clock: Clock,
+                    metrics: Metrics | None = None) -> ImageService:
         store = create_store(config, clock)
         shared = store.limits_storage()
         counters = storage_from_string(shared.uri, **shared.options)
-        chain, breakers, bare = create_chain(config, counters, clock, metrics)
+        assert isinstance(counters, Storage)  # a synchronous one, as every store names
+        chain = create_chain(config, counters, clock, metrics or NullMetrics())
         return cls(
-            provider=chain,
-            breakers=breakers,
-            editors={name: provider for name, provider in bare.items() if hasattr(provider, "edit")},
+            provider=chain.provider,
+            breakers=chain.breakers,
+            editors=chain.editors,
             store=store,
             image_ttl_seconds=config["IMAGE_TTL"],
             max_image_pixels=config["MAX_IMAGE_PIXELS"],
@@ -72,7 +84,7 @@ class ImageService:
             secret_key=config["SECRET_KEY"] or secrets.token_hex(32),
         )
 
-    def render(self, prompt: str, options: ImageOptions = ImageOptions()) -> RenderedImage:
+    def render(self, prompt: str, options: ImageOptions = AS_THE_UPSTREAM_DRAWS) -> RenderedImage:
         generated = self.provider.generate(styled_prompt(prompt, options.style), options)
         image = generated.image or open_checked(generated.data, self.max_image_pixels)
         image_format = FORMATS[options.format]
@@ -88,7 +100,7 @@ class ImageService:
         return RenderedImage(data, image_format, image.width, image.height, generated.provider)
 
     def edit(self, prompt: str, image: Image.Image, region: Image.Image,
-             options: ImageOptions = ImageOptions()) -> RenderedImage:
+             options: ImageOptions = AS_THE_UPSTREAM_DRAWS) -> RenderedImage:
         """``image`` redrawn by ``prompt`` inside ``region`` (an L mask, 255 = redraw); every
         pixel outside it is kept as it was.
 
@@ -119,7 +131,22 @@ class ImageService:
         return RenderedImage(image_format.encode(edited, self.lossy_quality), image_format,
                              edited.width, edited.height, generated.provider)
 
-    def native_editor(self, provider: str | None):
+    def render_many(self, prompt: str, options: ImageOptions, count: int) -> list[RenderedImage]:
+        """``count`` different pictures of ``prompt``, drawn at once."""
+        return in_parallel(lambda picture: self.render(prompt, picture), pictures(options, count))
+
+    def edit_many(self, prompt: str, image_data: bytes, mask_data: bytes | None,
+                  options: ImageOptions, count: int) -> list[RenderedImage]:
+        """``count`` different edits of the caller's image, where its mask (or, without one, the
+        image itself) is transparent; BadImage for an image or mask that cannot be used."""
+        image = open_editable(image_data, "image", self.max_image_pixels)
+        mask = (open_editable(mask_data, "mask", self.max_image_pixels)
+                if mask_data is not None else None)
+        region = region_to_redraw(image, mask)
+        return in_parallel(lambda picture: self.edit(prompt, image, region, picture),
+                           pictures(options, count))
+
+    def native_editor(self, provider: str | None) -> Editor | None:
         """The provider to ask for a native edit: the one named, or the only one configured."""
         if provider is not None:
             return self.editors.get(provider)
@@ -142,8 +169,24 @@ class ImageService:
         """Store a rendered image for ARTPROXY_IMAGE_TTL seconds."""
         return self.store.put(rendered.data, rendered.format.mime, self.image_ttl_seconds)
 
-    def render_and_store(self, prompt: str,
-                         options: ImageOptions = ImageOptions()) -> tuple[RenderedImage, StoredImage]:
+    def render_and_store(self, prompt: str, options: ImageOptions = AS_THE_UPSTREAM_DRAWS
+                         ) -> tuple[RenderedImage, StoredImage]:
         # Render and check first: a failed generation leaves nothing behind in the store.
         rendered = self.render(prompt, options)
         return rendered, self.keep(rendered)
+
+
+def pictures(options: ImageOptions, count: int) -> list[ImageOptions]:
+    """``count`` sets of options; with more than one, each gets its own seed so they differ."""
+    if count == 1:
+        return [options]
+    first_seed = secrets.randbelow(MAX_SEED - count)
+    return [replace(options, seed=first_seed + number) for number in range(count)]
+
+
+def in_parallel(draw: Callable[[ImageOptions], T], each: list[ImageOptions]) -> list[T]:
+    if len(each) == 1:
+        return [draw(each[0])]
+    # Under gevent these threads are greenlets: n upstream calls wait at once, not in turn.
+    with ThreadPoolExecutor(max_workers=len(each)) as pool:
+        return list(pool.map(draw, each))

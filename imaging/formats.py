@@ -8,8 +8,9 @@ ARTPROXY_LOSSY_QUALITY; the lossless PNG ignores it.
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any
 
 from PIL import Image
 
@@ -41,7 +42,7 @@ def encode_jpeg(image: Image.Image, quality: int) -> bytes:
     return _saved(image, "JPEG", quality=quality, optimize=True)
 
 
-def _saved(image: Image.Image, format_name: str, **options) -> bytes:
+def _saved(image: Image.Image, format_name: str, **options: Any) -> bytes:
     buffer = io.BytesIO()
     icc_profile = image.info.get("icc_profile")
     if icc_profile:
@@ -54,7 +55,9 @@ PNG = ImageFormat("png", "image/png", "png", True, encode_png)
 WEBP = ImageFormat("webp", "image/webp", "webp", True, encode_webp)
 JPEG = ImageFormat("jpeg", "image/jpeg", "jpg", False, encode_jpeg)
 
-FORMATS: dict[str, ImageFormat] = {image_format.name: image_format for image_format in (PNG, WEBP, JPEG)}
-BY_MIME: dict[str, ImageFormat] = {image_format.mime: image_format for image_format in FORMATS.values()}
+FORMATS: dict[str, ImageFormat] = {
+    image_format.name: image_format for image_format in (PNG, WEBP, JPEG)}
+BY_MIME: dict[str, ImageFormat] = {
+    image_format.mime: image_format for image_format in FORMATS.values()}
 BY_EXTENSION: dict[str, ImageFormat] = {
     image_format.extension: image_format for image_format in FORMATS.values()}

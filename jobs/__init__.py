@@ -16,12 +16,16 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any, Mapping, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import plugins
 from errors import ArtproxyError
 from generator_client import ImageOptions
+
+if TYPE_CHECKING:
+    from service import ImageService
 
 QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
 STATUSES = (QUEUED, RUNNING, DONE, FAILED)
@@ -45,7 +49,7 @@ class JobRequest:
         return {"prompt": self.prompt, "options": asdict(self.options)}
 
     @classmethod
-    def from_dict(cls, raw: Mapping[str, Any]) -> "JobRequest":
+    def from_dict(cls, raw: Mapping[str, Any]) -> JobRequest:
         return cls(raw["prompt"], ImageOptions(**raw["options"]))
 
 
@@ -84,8 +88,10 @@ class JobQueue(Protocol):
         ...
 
 
-def create_queue(config: Mapping[str, Any], service) -> JobQueue:
-    return plugins.load(QUEUES, service.store.kind, "STORAGE").from_config(config, service)
+def create_queue(config: Mapping[str, Any], service: ImageService) -> JobQueue:
+    queue: JobQueue = plugins.load(QUEUES, service.store.kind, "STORAGE").from_config(config,
+                                                                                      service)
+    return queue
 
 
 def new_job_id() -> str:

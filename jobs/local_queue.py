@@ -17,12 +17,19 @@ import os
 import socket
 import sqlite3
 import threading
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any
 
+from clock import Clock
 from config import job_timeout_seconds, project_path
-from errors import ArtproxyError, JobRunnerLost, JobTimedOut, QueueFull, StorageUnavailable
-from storage.sqlite_file import open_shared
+from errors import (
+    ArtproxyError,
+    JobRunnerLost,
+    JobTimedOut,
+    QueueFull,
+    StorageUnavailable,
+)
 from jobs import (
     DONE,
     FAILED,
@@ -31,11 +38,15 @@ from jobs import (
     QUEUED_JOB_TTL_SECONDS,
     RUNNING,
     STATUSES,
+    JobQueue,
     JobRequest,
     JobState,
     error_record,
     new_job_id,
 )
+from jobs.runner import Runner
+from service import ImageService
+from storage.sqlite_file import open_shared
 
 JOBS_FILE = "jobs.sqlite"
 SCHEMA = """
@@ -53,23 +64,22 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, seq);
 """
-COLUMNS = "id, status, request, created_at, started_at, finished_at, runner, outcome, expires_at, seq"
 # Taking a job holds the write lock for well under a millisecond; a second covers any burst.
 BUSY_TIMEOUT_SECONDS = 1.0
 HOST = socket.gethostname()
 
 
-class LocalJobQueue:
-    def __init__(self, path: Path, service, concurrency: int, max_queued: int,
+class LocalJobQueue(JobQueue):
+    def __init__(self, path: Path, service: ImageService, concurrency: int, max_queued: int,
                  job_timeout: float, run_jobs: bool = True):
         self.path = path
         self.service = service
-        self.clock: Callable[[], float] = service.clock
+        self.clock: Clock = service.clock
         self.concurrency = concurrency
         self.max_queued = max_queued
         self.job_timeout = job_timeout
         self.run_jobs = run_jobs
-        self.runner = None  # jobs.runner.Runner, once start_runners() made one
+        self.runner: Runner | None = None  # once start_runners() made one
         self._lock = threading.Lock()
         self._connection: sqlite3.Connection | None = None
         self._pid: int | None = None
@@ -78,7 +88,7 @@ class LocalJobQueue:
         return f"LocalJobQueue({str(self.path)!r})"
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any], service) -> "LocalJobQueue":
+    def from_config(cls, config: Mapping[str, Any], service: ImageService) -> LocalJobQueue:
         return cls(project_path(config["STATE_DIR"]) / JOBS_FILE, service,
                    concurrency=config["JOB_CONCURRENCY"], max_queued=config["MAX_QUEUED_JOBS"],
                    job_timeout=job_timeout_seconds(config), run_jobs=config["RUN_JOBS"])
@@ -104,18 +114,18 @@ class LocalJobQueue:
             return None
         now = self.clock()
         with self._reading() as db:
-            row = db.execute(f"SELECT {COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
-            if row is None or row[8] <= now:
+            job = db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if job is None or job["expires_at"] <= now:
                 return None
             position = None
-            if row[1] == QUEUED:
+            if job["status"] == QUEUED:
                 position, = db.execute("SELECT count(*) FROM jobs WHERE status = ? AND seq <= ? "
-                                       "AND expires_at > ?", (QUEUED, row[9], now)).fetchone()
-        if row[1] == RUNNING and self._failure_of(row, now) is not None:
+                                       "AND expires_at > ?", (QUEUED, job["seq"], now)).fetchone()
+        if job["status"] == RUNNING and self._failure_of(job, now) is not None:
             with self._transaction() as db:
                 self._fail_lost_jobs(db, now)
-                row = db.execute(f"SELECT {COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        return state_of(row, position)
+                job = db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return state_of(job, position)
 
     def claim(self) -> tuple[str, JobRequest] | None:
         """Take the next queued job for this process, if the instance has room for one more."""
@@ -127,20 +137,22 @@ class LocalJobQueue:
                 return None
         with self._transaction() as db:
             self._fail_lost_jobs(db, now)
-            running, = db.execute("SELECT count(*) FROM jobs WHERE status = ?", (RUNNING,)).fetchone()
+            running, = db.execute("SELECT count(*) FROM jobs WHERE status = ?",
+                                  (RUNNING,)).fetchone()
             if running >= self.concurrency:
                 return None
-            row = db.execute("SELECT id, request FROM jobs WHERE status = ? AND expires_at > ? "
+            job = db.execute("SELECT id, request FROM jobs WHERE status = ? AND expires_at > ? "
                              "ORDER BY seq LIMIT 1", (QUEUED, now)).fetchone()
-            if row is None:
+            if job is None:
                 return None
-            # Until it finishes, a running job is kept long enough to be found failed if it overruns.
+            # Until it finishes, a running job is kept long enough to be found failed if it
+            # overruns.
             db.execute("UPDATE jobs SET status = ?, started_at = ?, runner = ?, expires_at = ? "
                        "WHERE id = ?", (RUNNING, now, this_runner(), now + self.job_timeout
-                                        + self.service.image_ttl_seconds, row[0]))
-        return row[0], JobRequest.from_dict(json.loads(row[1]))
+                                        + self.service.image_ttl_seconds, job["id"]))
+        return job["id"], JobRequest.from_dict(json.loads(job["request"]))
 
-    def finish(self, job_id: str, outcome: dict) -> None:
+    def finish(self, job_id: str, outcome: dict[str, Any]) -> None:
         """Record what this process's run of the job made; a job already failed stays failed."""
         now = self.clock()
         result = outcome.get("result")
@@ -158,46 +170,45 @@ class LocalJobQueue:
     def counts(self) -> dict[str, int]:
         """Live jobs by status, for the metrics."""
         with self._reading() as db:
-            rows = db.execute("SELECT status, count(*) FROM jobs WHERE expires_at > ? "
+            rows = db.execute("SELECT status, count(*) AS jobs FROM jobs WHERE expires_at > ? "
                               "GROUP BY status", (self.clock(),)).fetchall()
-        return {status: 0 for status in STATUSES} | dict(rows)
+        return {status: 0 for status in STATUSES} | {row["status"]: row["jobs"] for row in rows}
 
     def purge_expired(self, now: float | None = None) -> int:
         with self._transaction() as db:
             return db.execute("DELETE FROM jobs WHERE expires_at <= ?",
                               (self.clock() if now is None else now,)).rowcount
 
-    def runners(self) -> dict:
+    def runners(self) -> dict[str, Any]:
         """Who runs the jobs, for /healthz."""
         return {"by": "the server's worker processes" if self.run_jobs else "python main.py worker"}
 
     def start_runners(self) -> None:
         if self.run_jobs and self.runner is None:
-            from jobs.runner import Runner
-
             self.runner = Runner(self, self.service)
             self.runner.start()
 
-    def _failure_of(self, row: tuple, now: float) -> ArtproxyError | None:
-        started_at, runner = row[4], row[6]
-        if started_at + self.job_timeout <= now:
+    def _failure_of(self, job: sqlite3.Row, now: float) -> ArtproxyError | None:
+        if job["started_at"] + self.job_timeout <= now:
             return JobTimedOut()
-        if runner_is_gone(runner):
+        if runner_is_gone(job["runner"]):
             return JobRunnerLost()
         return None
 
     def _fail_lost_jobs(self, db: sqlite3.Connection, now: float) -> None:
-        for row in db.execute(f"SELECT {COLUMNS} FROM jobs WHERE status = ?", (RUNNING,)).fetchall():
-            failure = self._failure_of(row, now)
+        for job in db.execute("SELECT * FROM jobs WHERE status = ?", (RUNNING,)).fetchall():
+            failure = self._failure_of(job, now)
             if failure is not None:
-                db.execute("UPDATE jobs SET status = ?, finished_at = ?, outcome = ?, expires_at = ? "
-                           "WHERE id = ?", (FAILED, now, json.dumps({"error": error_record(failure)}),
-                                            now + self.service.image_ttl_seconds, row[0]))
+                db.execute("UPDATE jobs SET status = ?, finished_at = ?, outcome = ?, "
+                           "expires_at = ? WHERE id = ?",
+                           (FAILED, now, json.dumps({"error": error_record(failure)}),
+                            now + self.service.image_ttl_seconds, job["id"]))
 
     def _db(self) -> sqlite3.Connection:
         if self._connection is None or self._pid != os.getpid():
             # A connection must not cross a fork: each process opens its own.
             self._connection = open_shared(self.path, SCHEMA, BUSY_TIMEOUT_SECONDS)
+            self._connection.row_factory = sqlite3.Row  # columns by name
             self._pid = os.getpid()
         return self._connection
 
@@ -219,10 +230,11 @@ class LocalJobQueue:
             db.execute("COMMIT")
 
 
-def state_of(row: tuple, position: int | None) -> JobState:
-    outcome = json.loads(row[7]) if row[7] else {}
-    return JobState(id=row[0], status=row[1], created_at=row[3], position=position,
-                    started_at=row[4], finished_at=row[5], result=outcome.get("result"),
+def state_of(job: sqlite3.Row, position: int | None) -> JobState:
+    outcome = json.loads(job["outcome"]) if job["outcome"] else {}
+    return JobState(id=job["id"], status=job["status"], created_at=job["created_at"],
+                    position=position, started_at=job["started_at"],
+                    finished_at=job["finished_at"], result=outcome.get("result"),
                     error=outcome.get("error"))
 
 

@@ -16,11 +16,15 @@ from __future__ import annotations
 import math
 import os
 import sys
+from collections.abc import Mapping
 from datetime import datetime, timezone
-from typing import Any, Mapping
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+import redis
 
 from config import ConfigError, job_timeout_seconds
-from errors import JobRunnerLost, JobTimedOut, QueueFull
+from errors import ArtproxyError, JobRunnerLost, JobTimedOut, QueueFull
 from jobs import (
     DONE,
     FAILED,
@@ -28,13 +32,19 @@ from jobs import (
     QUEUED,
     QUEUED_JOB_TTL_SECONDS,
     RUNNING,
+    JobQueue,
     JobRequest,
     JobState,
     error_record,
     new_job_id,
 )
 from jobs.task import make_image
-from storage.redis_storage import storage_errors
+from storage.redis_storage import RedisImageStore, storage_errors
+
+if TYPE_CHECKING:
+    from rq.job import Job
+
+    from service import ImageService
 
 QUEUE_NAME = "jobs"
 TASK = "jobs.rq_queue.run"
@@ -42,10 +52,10 @@ TASK = "jobs.rq_queue.run"
 # still "started" a second later has lost its worker with it.
 LOST_AFTER_TIMEOUT_SECONDS = 1
 
-_worker_service = None  # the ImageService a worker process built (prepare_worker)
+_worker_service: ImageService | None = None  # what a worker process built (prepare_worker)
 
 
-def import_rq(redis_prefix: str):
+def import_rq(redis_prefix: str) -> ModuleType:
     wanted = f"{redis_prefix}rq"
     loaded = sys.modules.get("rq.defaults")
     if loaded is not None and loaded.RQ_KEY_PREFIX != wanted:
@@ -58,9 +68,9 @@ def import_rq(redis_prefix: str):
     return rq
 
 
-class RQJobQueue:
-    def __init__(self, connection, redis_prefix: str, service, max_queued: int,
-                 job_timeout: float):
+class RQJobQueue(JobQueue):
+    def __init__(self, connection: redis.Redis, redis_prefix: str, service: ImageService,
+                 max_queued: int, job_timeout: float):
         rq = import_rq(redis_prefix)
         self.rq = rq
         self.connection = connection
@@ -71,8 +81,10 @@ class RQJobQueue:
         self.job_timeout = job_timeout
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any], service) -> "RQJobQueue":
-        return cls(service.store.client, config["REDIS_PREFIX"], service,
+    def from_config(cls, config: Mapping[str, Any], service: ImageService) -> RQJobQueue:
+        store = service.store
+        assert isinstance(store, RedisImageStore)  # jobs live where the images do
+        return cls(store.client, config["REDIS_PREFIX"], service,
                    max_queued=config["MAX_QUEUED_JOBS"], job_timeout=job_timeout_seconds(config))
 
     def submit(self, request: JobRequest) -> JobState:
@@ -118,11 +130,11 @@ class RQJobQueue:
     def start_runners(self) -> None:
         """Web processes only queue jobs; `python main.py worker` runs them."""
 
-    def _state_of(self, job) -> JobState:
+    def _state_of(self, job: Job) -> JobState:
         status = job.get_status(refresh=False)
         created_at = unix_seconds(job.created_at)
-        started_at = unix_seconds(job.started_at)
-        finished_at = unix_seconds(job.ended_at)
+        started_at = unix_seconds(job.started_at) if job.started_at else None
+        finished_at = unix_seconds(job.ended_at) if job.ended_at else None
         if status == self.rq.job.JobStatus.STARTED:
             now = self.service.clock()
             if started_at is not None and now > (started_at + math.ceil(self.job_timeout)
@@ -143,33 +155,33 @@ class RQJobQueue:
                             finished_at=finished_at, error=error_record(self._failure_of(job)))
         return JobState(job.id, QUEUED, created_at, position=queue_position(job))
 
-    def _failure_of(self, job):
+    def _failure_of(self, job: Job) -> ArtproxyError:
         result = job.latest_result()
         if result is not None and "JobTimeoutException" in (result.exc_string or ""):
             return JobTimedOut()
         return JobRunnerLost()
 
 
-def queue_position(job) -> int:
+def queue_position(job: Job) -> int:
     """1 = next. A queued job missing from the list is being taken by a worker right now."""
     index = job.get_position()
     return 1 if index is None else index + 1
 
 
-def unix_seconds(moment: datetime | None) -> float | None:
-    if moment is None:
-        return None
+def unix_seconds(moment: datetime) -> float:
     if moment.tzinfo is None:  # RQ writes UTC
         moment = moment.replace(tzinfo=timezone.utc)
     return moment.timestamp()
 
 
-def prepare_worker(service) -> None:
+def prepare_worker(service: ImageService) -> None:
     """Build the service once in the worker, before RQ forks a child for each job."""
     global _worker_service
     _worker_service = service
 
 
-def run(raw_request: dict) -> dict:
+def run(raw_request: dict[str, Any]) -> dict[str, Any]:
     """What an RQ worker calls for each job (TASK)."""
+    if _worker_service is None:
+        raise RuntimeError("prepare_worker() builds the service before a worker runs jobs")
     return make_image(_worker_service, JobRequest.from_dict(raw_request))

@@ -10,10 +10,15 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from typing import TYPE_CHECKING
 
 from errors import ArtproxyError
-from jobs import error_record
+from jobs import JobRequest, error_record
 from jobs.task import make_image
+from service import ImageService
+
+if TYPE_CHECKING:
+    from jobs.local_queue import LocalJobQueue
 
 log = logging.getLogger("artproxy")
 
@@ -22,11 +27,12 @@ log = logging.getLogger("artproxy")
 POLL_SECONDS = 0.2
 
 
-_started: set["Runner"] = set()  # runners of this process, for stop_all()
+_started: set[Runner] = set()  # runners of this process, for stop_all()
 
 
 class Runner:
-    def __init__(self, queue, service, poll_seconds: float = POLL_SECONDS):
+    def __init__(self, queue: LocalJobQueue, service: ImageService,
+                 poll_seconds: float = POLL_SECONDS):
         self.queue = queue
         self.service = service
         self.poll_seconds = poll_seconds
@@ -65,7 +71,7 @@ class Runner:
         threading.Thread(target=self._run, args=claimed, name="artproxy-job", daemon=True).start()
         return True
 
-    def _run(self, job_id, request) -> None:
+    def _run(self, job_id: str, request: JobRequest) -> None:
         try:
             outcome = make_image(self.service, request)
         except Exception:

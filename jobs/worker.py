@@ -12,19 +12,25 @@ import multiprocessing
 import os
 import signal
 import time
-from typing import Any, Mapping
+from collections.abc import Mapping
+from multiprocessing.context import ForkContext
+from multiprocessing.process import BaseProcess
+from types import FrameType
+from typing import Any
 
 import redis
 
+from jobs import JobQueue
+from jobs.local_queue import LocalJobQueue
+from jobs.runner import Runner
+from service import ImageService
 
 log = logging.getLogger("artproxy")
 
 
-def run_workers(config: Mapping[str, Any], service, job_queue) -> int:
+def run_workers(config: Mapping[str, Any], service: ImageService, job_queue: JobQueue) -> int:
     """Run jobs with the service and queue `python main.py` built to check the settings."""
-    if service.store.kind != "redis":
-        from jobs.runner import Runner
-
+    if isinstance(job_queue, LocalJobQueue):
         log.info("job runner for %s started in process %d", service.store, os.getpid())
         Runner(job_queue, service).run_forever()
         return 0
@@ -55,14 +61,14 @@ def supervise(count: int, redis_url: str, redis_prefix: str) -> int:
     """Run ``count`` RQ workers as children, starting a new one when one dies, until SIGTERM or
     SIGINT, which each child also receives (RQ then finishes its current job and stops)."""
     context = multiprocessing.get_context("fork")
-    children: list = []
+    children: list[BaseProcess] = []
     stopping = False
 
-    def stop(signum, frame):
+    def stop(signum: int, frame: FrameType | None) -> None:
         nonlocal stopping
         stopping = True
         for child in children:
-            if child.is_alive():
+            if child.is_alive() and child.pid is not None:
                 os.kill(child.pid, signum)
 
     signal.signal(signal.SIGTERM, stop)
@@ -73,14 +79,15 @@ def supervise(count: int, redis_url: str, redis_prefix: str) -> int:
         time.sleep(1)
         for index, child in enumerate(children):
             if not child.is_alive() and not stopping:
-                log.warning("RQ worker %d exited with %s; starting another", child.pid, child.exitcode)
+                log.warning("RQ worker %d exited with %s; starting another", child.pid,
+                            child.exitcode)
                 children[index] = start_child(context, redis_url, redis_prefix)
     for child in children:
         child.join()
     return 0
 
 
-def start_child(context, redis_url: str, redis_prefix: str):
+def start_child(context: ForkContext, redis_url: str, redis_prefix: str) -> BaseProcess:
     child = context.Process(target=run_rq_worker, args=(redis_url, redis_prefix), daemon=False)
     child.start()
     return child

@@ -11,12 +11,16 @@ from __future__ import annotations
 import logging
 import math
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import TypeVar
 
-from errors import UpstreamError
+from clock import Clock
+from errors import ProviderSkipped, UpstreamError
 from generator_client import GeneratedImage, ImageOptions, Provider
+from storage import Counters
 
 log = logging.getLogger("artproxy")
+T = TypeVar("T")
 
 # Failures in a row are remembered this long without a new one; a quiet day starts afresh.
 FAILURE_MEMORY_SECONDS = 3600
@@ -24,25 +28,13 @@ FAILURE_MEMORY_SECONDS = 3600
 COUNTERS_RETRY_SECONDS = 5
 
 
-class ProviderSkipped(UpstreamError):
-    """The breaker is open: the upstream was not called. Come back when it may be tried again."""
-
-    status_code = 503
-    code = "upstream_resting"
-    skipped = True
-
-    def __init__(self, name: str, retry_after_seconds: int):
-        super().__init__(f"The image generator {name} is resting after repeated failures")
-        self.retry_after_seconds = retry_after_seconds
-
-
-class CircuitBreaker:
-    def __init__(self, provider: Provider, counters, prefix: str, failures_to_open: int,
+class CircuitBreaker(Provider):
+    def __init__(self, provider: Provider, counters: Counters, prefix: str, failures_to_open: int,
                  cooldown_seconds: float, trial_seconds: float,
-                 clock: Callable[[], float] = time.time):
+                 clock: Clock = time.time):
         self.provider = provider
         self.name = provider.name
-        self.counters = counters  # a limits Storage: incr / get / get_expiry / clear, shared
+        self.counters = counters
         self.key = f"{prefix}breaker:{provider.name}:"
         self.failures_to_open = failures_to_open
         self.cooldown_seconds = cooldown_seconds
@@ -52,21 +44,21 @@ class CircuitBreaker:
 
     def generate(self, prompt: str, options: ImageOptions) -> GeneratedImage:
         if not self._safely(self._may_call, default=True):
-            resting = self._safely(self._open_until, default=0) - self.clock()
+            resting = self._safely(self._open_until, default=0.0) - self.clock()
             raise ProviderSkipped(self.name, max(1, math.ceil(resting)))
         try:
             generated = self.provider.generate(prompt, options)
         except UpstreamError:
-            self._safely(self._record_failure)
+            self._safely(self._record_failure, None)
             raise
-        self._safely(self._record_success)
+        self._safely(self._record_success, None)
         return generated
 
     def _may_call(self) -> bool:
         state = self.state()
         return state == "closed" or (state == "half-open" and self._take_trial())
 
-    def _safely(self, step: Callable[[], Any], default: Any = None) -> Any:
+    def _safely(self, step: Callable[[], T], default: T) -> T:
         # The breaker is an optimisation: if its shared counters cannot be reached (Redis
         # down), calls go through as if it were closed rather than fail, and the counters are
         # left alone for a while, so a stalled Redis costs one timeout, not one per step.

@@ -8,7 +8,7 @@ from generator_client import GeneratedImage, ImageOptions, Provider
 from imaging import open_checked
 
 
-class CheckedImages:
+class CheckedImages(Provider):
     def __init__(self, provider: Provider, max_pixels: int):
         self.provider = provider
         self.name = provider.name

@@ -9,16 +9,22 @@ first provider's failure is kept, since it is the one the operator put first.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
-from errors import UpstreamBusy, UpstreamError, UpstreamTimeout, UpstreamUnavailable
+from errors import (
+    ProviderSkipped,
+    UpstreamBusy,
+    UpstreamError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
 from generator_client import GeneratedImage, ImageOptions, Provider
 
 # Higher is more telling. A skipped provider (breaker open) is the least telling of all.
 TELLING = {UpstreamBusy: 3, UpstreamTimeout: 2, UpstreamError: 1}
 
 
-class FallbackChain:
+class FallbackChain(Provider):
     def __init__(self, providers: Sequence[Provider]):
         self.providers = list(providers)
         self.name = ",".join(provider.name for provider in self.providers)
@@ -42,6 +48,6 @@ def most_telling(failures: list[UpstreamError]) -> UpstreamError:
 
 
 def telling(failure: UpstreamError) -> int:
-    if getattr(failure, "skipped", False):
+    if isinstance(failure, ProviderSkipped):
         return 0
     return max(rank for kind, rank in TELLING.items() if isinstance(failure, kind))

@@ -8,11 +8,12 @@ from __future__ import annotations
 import secrets
 import time
 import uuid
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import requests
 
-from generator_client import GeneratedImage, ImageOptions
+from generator_client import GeneratedImage, ImageOptions, UpstreamProvider
 from providers.http_upstream import (
     new_session,
     raise_for_status,
@@ -34,7 +35,7 @@ BROWSER_HEADERS = {
 RETRY_WITH_FRESH_IDS = {403, 422}
 
 
-class MagicStudioProvider:
+class MagicStudioProvider(UpstreamProvider):
     name = "magicstudio"
 
     def __init__(self, url: str, client_id: str, connect_timeout: float,
@@ -47,7 +48,7 @@ class MagicStudioProvider:
         self.session = new_session(url)
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> "MagicStudioProvider":
+    def from_config(cls, config: Mapping[str, Any]) -> MagicStudioProvider:
         return cls(
             url=config["MAGICSTUDIO_URL"],
             client_id=config["MAGICSTUDIO_CLIENT_ID"],

@@ -8,8 +8,8 @@ bytes. Each caller then encodes and stores its own copy, so each still gets its 
 from __future__ import annotations
 
 import threading
+from collections.abc import Hashable
 from dataclasses import dataclass, field
-from typing import Hashable
 
 from generator_client import GeneratedImage, ImageOptions, Provider
 
@@ -21,7 +21,7 @@ class _Call:
     error: BaseException | None = None
 
 
-class MergedCalls:
+class MergedCalls(Provider):
     def __init__(self, provider: Provider):
         self.provider = provider
         self.name = provider.name
@@ -32,11 +32,11 @@ class MergedCalls:
         # What the upstream receives: the prompt as sent (style words included), size and seed.
         key = (prompt, options.size, options.seed)
         with self._lock:
-            call = self._in_flight.get(key)
-            leading = call is None
-            if leading:
-                call = self._in_flight[key] = _Call()
-        if leading:
+            joined = self._in_flight.get(key)
+            call = joined or _Call()
+            if joined is None:
+                self._in_flight[key] = call
+        if joined is None:
             try:
                 call.result = self.provider.generate(prompt, options)
             except BaseException as error:
@@ -49,4 +49,5 @@ class MergedCalls:
             call.done.wait()
         if call.error is not None:
             raise call.error
+        assert call.result is not None  # the leader set one or the other
         return call.result

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import time
 
-from errors import ArtproxyError
+from errors import ArtproxyError, ProviderSkipped
 from generator_client import GeneratedImage, ImageOptions, Provider
-from providers.breaker import ProviderSkipped
+from metrics import Metrics
 
 
-class ObservedCalls:
-    def __init__(self, provider: Provider, metrics):
+class ObservedCalls(Provider):
+    def __init__(self, provider: Provider, metrics: Metrics):
         self.provider = provider
         self.name = provider.name
         self.metrics = metrics

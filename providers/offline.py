@@ -10,11 +10,12 @@ import colorsys
 import hashlib
 import random
 import time
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
-from generator_client import GeneratedImage, ImageOptions
+from generator_client import GeneratedImage, ImageOptions, UpstreamProvider
 from imaging import to_png
 
 SIZE = 512
@@ -22,14 +23,14 @@ RIDGE_LAYERS = 4
 RIDGE_SEGMENTS = 64  # a power of two, for midpoint displacement
 
 
-class OfflineProvider:
+class OfflineProvider(UpstreamProvider):
     name = "offline"
 
     def __init__(self, delay_seconds: float = 0.0):
         self.delay_seconds = delay_seconds
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> "OfflineProvider":
+    def from_config(cls, config: Mapping[str, Any]) -> OfflineProvider:
         return cls(config["OFFLINE_DELAY"])
 
     def generate(self, prompt: str, options: ImageOptions) -> GeneratedImage:
@@ -98,4 +99,4 @@ def hsv(hue: float, saturation: float, value: float) -> tuple[int, int, int]:
 
 
 def mix(a: tuple[int, ...], b: tuple[int, ...], amount: float) -> tuple[int, ...]:
-    return tuple(round(x + (y - x) * amount) for x, y in zip(a, b))
+    return tuple(round(x + (y - x) * amount) for x, y in zip(a, b, strict=True))

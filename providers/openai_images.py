@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import openai
+from openai.types import ImagesResponse
 
 from capacity import out_of_descriptors
 from errors import (
@@ -21,7 +23,7 @@ from errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from generator_client import GeneratedImage, ImageOptions
+from generator_client import Editor, GeneratedImage, ImageOptions, UpstreamProvider
 from providers.http_upstream import retry_after_seconds, too_large_message
 
 # The sizes each model family draws (OpenAI's API reference); others get the gpt-image sizes.
@@ -32,7 +34,7 @@ SIZES = {
 }
 
 
-class OpenAIProvider:
+class OpenAIProvider(UpstreamProvider, Editor):
     name = "openai"
 
     def __init__(self, api_key: str, base_url: str, model: str, connect_timeout: float,
@@ -45,7 +47,7 @@ class OpenAIProvider:
             timeout=openai.Timeout(read_timeout, connect=connect_timeout))
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> "OpenAIProvider":
+    def from_config(cls, config: Mapping[str, Any]) -> OpenAIProvider:
         return cls(config["OPENAI_API_KEY"], config["OPENAI_BASE_URL"], config["OPENAI_MODEL"],
                    config["UPSTREAM_CONNECT_TIMEOUT"], config["UPSTREAM_TIMEOUT"],
                    config["MAX_UPSTREAM_BYTES"])
@@ -68,7 +70,8 @@ class OpenAIProvider:
             arguments["response_format"] = "b64_json"  # gpt-image models only answer base64
         return arguments
 
-    def _call(self, method, arguments: dict[str, Any]) -> GeneratedImage:
+    def _call(self, method: Callable[..., ImagesResponse],
+              arguments: dict[str, Any]) -> GeneratedImage:
         try:
             result = method(**arguments)
         except openai.APITimeoutError as error:
@@ -78,13 +81,14 @@ class OpenAIProvider:
                 raise ServerBusy() from error
             raise UpstreamUnavailable() from error
         except openai.RateLimitError as error:
-            raise UpstreamBusy(retry_after_seconds(error.response.headers.get("Retry-After"))) from error
+            retry_after = retry_after_seconds(error.response.headers.get("Retry-After"))
+            raise UpstreamBusy(retry_after) from error
         except openai.APIStatusError as error:
             if error.status_code >= 500:
                 raise UpstreamUnavailable(
                     f"The image generator failed with status {error.status_code}") from error
-            raise UpstreamRejected(
-                f"The image generator refused the request with status {error.status_code}") from error
+            raise UpstreamRejected(f"The image generator refused the request with status "
+                                   f"{error.status_code}") from error
         return GeneratedImage(data=self.decoded(result), provider=self.name)
 
     def nearest_size(self, wanted: tuple[int, int] | None) -> tuple[int, int]:
@@ -94,11 +98,12 @@ class OpenAIProvider:
             return (1024, 1024) if (1024, 1024) in sizes else sizes[-1]
         aspect = wanted[0] / wanted[1]
         # Closest in shape first (less is cropped away), then the smallest that covers the size.
-        return min(sizes, key=lambda size: (abs(size[0] / size[1] - aspect),
-                                            max(0, wanted[0] - size[0]) + max(0, wanted[1] - size[1]),
-                                            size[0] * size[1]))
+        return min(sizes, key=lambda size: (
+            abs(size[0] / size[1] - aspect),
+            max(0, wanted[0] - size[0]) + max(0, wanted[1] - size[1]),
+            size[0] * size[1]))
 
-    def decoded(self, result) -> bytes:
+    def decoded(self, result: ImagesResponse) -> bytes:
         encoded = result.data[0].b64_json if result.data else None
         if not encoded:
             raise BadUpstreamImage("The image generator answered without an image")

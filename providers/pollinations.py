@@ -7,10 +7,11 @@ same picture.
 from __future__ import annotations
 
 import time
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 from urllib.parse import quote
 
-from generator_client import GeneratedImage, ImageOptions
+from generator_client import GeneratedImage, ImageOptions, UpstreamProvider
 from providers.http_upstream import (
     new_session,
     raise_for_status,
@@ -20,7 +21,7 @@ from providers.http_upstream import (
 )
 
 
-class PollinationsProvider:
+class PollinationsProvider(UpstreamProvider):
     name = "pollinations"
 
     def __init__(self, url: str, model: str, connect_timeout: float, read_timeout: float,
@@ -33,7 +34,7 @@ class PollinationsProvider:
         self.session = new_session(url)
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> "PollinationsProvider":
+    def from_config(cls, config: Mapping[str, Any]) -> PollinationsProvider:
         return cls(config["POLLINATIONS_URL"], config["POLLINATIONS_MODEL"],
                    config["UPSTREAM_CONNECT_TIMEOUT"], config["UPSTREAM_TIMEOUT"],
                    config["MAX_UPSTREAM_BYTES"])

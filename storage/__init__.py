@@ -13,17 +13,18 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Protocol
+from typing import Any, Protocol
 
 import plugins
+from clock import Clock
 from imaging.formats import BY_EXTENSION, BY_MIME
 
+EXTENSIONS = "|".join(map(re.escape, BY_EXTENSION))
 NAME_PATTERN = re.compile(
-    r"(?P<deadline_ms>[1-9][0-9]{0,15})-[0-9a-f]{32}\.(?P<extension>%s)"
-    % "|".join(map(re.escape, BY_EXTENSION))
-)
+    rf"(?P<deadline_ms>[1-9][0-9]{{0,15}})-[0-9a-f]{{32}}\.(?P<extension>{EXTENSIONS})")
 
 # name -> "module:Class", as for providers.
 STORES: dict[str, str] = {
@@ -59,6 +60,28 @@ class ParsedName:
     mime: str
 
 
+class Counters(Protocol):
+    """Numbered keys with an expiry that every process of the deployment shares: a ``limits``
+    storage (storage/sqlite_counters.py for one instance, Redis for several). The rate limits
+    count in them, and the circuit breakers keep their state there."""
+
+    def incr(self, key: str, expiry: int, amount: int = 1) -> int:
+        """Add ``amount`` to ``key`` and return its count; a new or expired key starts at 0 and
+        expires ``expiry`` seconds from now."""
+        ...
+
+    def get(self, key: str) -> int:
+        """The count of ``key``; 0 if it is missing or expired."""
+        ...
+
+    def get_expiry(self, key: str) -> float:
+        """When ``key`` expires, in unix seconds; now if it is missing or expired."""
+        ...
+
+    def clear(self, key: str) -> None:
+        ...
+
+
 @dataclass(frozen=True)
 class LimitsStorage:
     """Where the ``limits`` library keeps counters that every process of the deployment shares."""
@@ -73,7 +96,7 @@ class ImageStore(Protocol):
     needs_sweeping: bool  # True if expired images take space until purge_expired runs
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any], clock: Callable[[], float]) -> "ImageStore":
+    def from_config(cls, config: Mapping[str, Any], clock: Clock) -> ImageStore:
         """Build the store from the app's settings."""
         ...
 
@@ -110,12 +133,22 @@ class ImageStore(Protocol):
         ...
 
 
-def create_store(config: Mapping[str, Any], clock: Callable[[], float]) -> ImageStore:
-    return plugins.load(STORES, config["STORAGE"], "STORAGE").from_config(config, clock)
+def create_store(config: Mapping[str, Any], clock: Clock) -> ImageStore:
+    store: ImageStore = plugins.load(STORES, config["STORAGE"], "STORAGE").from_config(config,
+                                                                                        clock)
+    return store
 
 
 def new_name(mime: str, expires_at: float) -> str:
     return f"{round(expires_at * 1000)}-{secrets.token_hex(16)}.{BY_MIME[mime].extension}"
+
+
+def live_name(name: str, now: float) -> ParsedName | None:
+    """``name`` read, if artproxy made it and its deadline is after ``now``; None if not."""
+    parsed = parse_name(name)
+    if parsed is None or parsed.expires_at <= now:
+        return None
+    return parsed
 
 
 def parse_name(name: str) -> ParsedName | None:

@@ -15,12 +15,21 @@ import shutil
 import stat
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
+from clock import Clock
 from config import project_path
 from errors import StorageFull, StorageUnavailable
-from storage import ImageRecord, LimitsStorage, StoredImage, new_name, parse_name
+from storage import (
+    ImageRecord,
+    LimitsStorage,
+    StoredImage,
+    live_name,
+    new_name,
+    parse_name,
+)
 
 log = logging.getLogger("artproxy")
 
@@ -36,7 +45,7 @@ class FileImageStore:
     kind = "file"
     needs_sweeping = True
 
-    def __init__(self, directory: str | Path, clock: Callable[[], float] = time.time,
+    def __init__(self, directory: str | Path, clock: Clock = time.time,
                  state_directory: str | Path | None = None):
         self.directory = Path(directory).resolve()
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -47,7 +56,7 @@ class FileImageStore:
         return f"FileImageStore({str(self.directory)!r})"
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any], clock: Callable[[], float]) -> "FileImageStore":
+    def from_config(cls, config: Mapping[str, Any], clock: Clock) -> FileImageStore:
         return cls(project_path(config["IMAGE_DIR"]), clock, project_path(config["STATE_DIR"]))
 
     def put(self, data: bytes, mime: str, ttl_seconds: float) -> StoredImage:
@@ -93,8 +102,8 @@ class FileImageStore:
         log.warning("the image folder %s was missing and has been made again", self.directory)
 
     def get(self, name: str) -> StoredImage | None:
-        parsed = parse_name(name)
-        if parsed is None or self.clock() >= parsed.expires_at:
+        parsed = live_name(name, self.clock())
+        if parsed is None:
             return None
         path = self.directory / name
         try:
@@ -147,8 +156,8 @@ class FileImageStore:
         try:
             with os.scandir(self.directory) as entries:
                 for entry in entries:
-                    parsed = parse_name(entry.name)
-                    if parsed is None or parsed.expires_at <= now:
+                    parsed = live_name(entry.name, now)
+                    if parsed is None:
                         continue
                     try:
                         status = entry.stat(follow_symlinks=False)

@@ -12,14 +12,23 @@ import contextlib
 import logging
 import math
 import time
-from typing import Any, Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from typing import Any, cast
 
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from clock import Clock
 from errors import StorageUnavailable
-from storage import ImageRecord, LimitsStorage, StoredImage, new_name, parse_name
+from storage import (
+    ImageRecord,
+    LimitsStorage,
+    StoredImage,
+    live_name,
+    new_name,
+    parse_name,
+)
 
 log = logging.getLogger("artproxy")
 
@@ -45,14 +54,14 @@ class RedisImageStore:
     needs_sweeping = False  # Redis deletes each key at its expiry
 
     def __init__(self, client: redis.Redis, prefix: str,
-                 clock: Callable[[], float] = time.time, url: str = ""):
+                 clock: Clock = time.time, url: str = ""):
         self.client = client
         self.prefix = prefix
         self.clock = clock
         self.url = url
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any], clock: Callable[[], float]) -> "RedisImageStore":
+    def from_config(cls, config: Mapping[str, Any], clock: Clock) -> RedisImageStore:
         return cls(connect(config["REDIS_URL"]), config["REDIS_PREFIX"], clock, config["REDIS_URL"])
 
     def key_for(self, name: str) -> str:
@@ -70,11 +79,12 @@ class RedisImageStore:
                            created_at=now)
 
     def get(self, name: str) -> StoredImage | None:
-        parsed = parse_name(name)
-        if parsed is None or self.clock() >= parsed.expires_at:
+        parsed = live_name(name, self.clock())
+        if parsed is None:
             return None
         with storage_errors():
-            value = self.client.get(self.key_for(name))
+            # bytes: the client does not decode what Redis answers
+            value = cast("bytes | None", self.client.get(self.key_for(name)))
         if value is None:
             return None
         try:
@@ -84,7 +94,8 @@ class RedisImageStore:
             mime, created_at = b"", 0.0
         if mime.decode("ascii", "replace") != parsed.mime:
             # Not a value artproxy wrote (its name's format decides its type): never serve it.
-            log.warning("redis key %s holds no artproxy image; treated as missing", self.key_for(name))
+            log.warning("redis key %s holds no artproxy image; treated as missing",
+                        self.key_for(name))
             return None
         return StoredImage(name=name, mime=parsed.mime, expires_at=parsed.expires_at,
                            data=data, created_at=created_at)
@@ -102,17 +113,18 @@ class RedisImageStore:
         now = self.clock()
         start = len(self.key_for(""))
         with storage_errors():
-            keys = [key.decode() for key in self.client.scan_iter(match=self.key_for("*"), count=500)]
+            keys = [key.decode()
+                    for key in self.client.scan_iter(match=self.key_for("*"), count=500)]
             pipeline = self.client.pipeline(transaction=False)
             for key in keys:
                 pipeline.strlen(key)
                 pipeline.getrange(key, 0, 63)  # the header: mime and creation time
             answers = pipeline.execute()
         records = []
-        for key, length, head in zip(keys, answers[0::2], answers[1::2]):
-            parsed = parse_name(key[start:])
+        for key, length, head in zip(keys, answers[0::2], answers[1::2], strict=True):
+            parsed = live_name(key[start:], now)
             parts = head.split(HEADER_SEPARATOR, 2)
-            if parsed is None or parsed.expires_at <= now or len(parts) < 3 or not length:
+            if parsed is None or len(parts) < 3 or not length:
                 continue
             header_bytes = len(parts[0]) + len(parts[1]) + 2
             records.append(ImageRecord(key[start:], parsed.mime, length - header_bytes,

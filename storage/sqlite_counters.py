@@ -18,10 +18,12 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from limits.storage import Storage
 
+from clock import Clock
 from storage.sqlite_file import open_shared
 
 SCHEMA = """
@@ -47,7 +49,8 @@ PRUNE_EVERY_HITS = 1000
 class SQLiteCounters(Storage):
     STORAGE_SCHEME = ["artproxy-sqlite"]
 
-    def __init__(self, uri: str, wrap_exceptions: bool = False, clock=time.time, **options):
+    def __init__(self, uri: str, wrap_exceptions: bool = False, clock: Clock = time.time,
+                 **options: Any):
         super().__init__(uri, wrap_exceptions=wrap_exceptions, **options)
         self.clock = clock  # tests pass a fake clock to control windows and cooldowns
         self.path = Path(urlsplit(uri).path)

@@ -30,9 +30,9 @@ from web.health import health
 from web.images import images
 from web.jobs import jobs
 from web.observability import RequestObserver, observability
+from web.openai_v1 import v1
 from web.openapi import contract
 from web.page import page
-from web.openai_v1 import v1
 from web.responses import (
     add_security_headers,
     drop_misplaced_retry_after,
@@ -55,11 +55,15 @@ def init_app(app: Flask) -> None:
     app.after_request(add_security_headers)
     app.after_request(drop_misplaced_retry_after)
     app.after_request(options_without_a_body)
-    app.wsgi_app = StoredImageFastPath(app.wsgi_app, service,
-                                       cors_enabled=bool(app.config["CORS_ORIGINS"]),
-                                       response_class=app.response_class)
-    app.wsgi_app = RequestObserver(app.wsgi_app, app.url_map, app.extensions["artproxy_metrics"])
+    # WSGI middleware wraps app.wsgi_app, as Flask's documentation shows (mypy takes the
+    # attribute for a method, so each assignment says it is meant).
+    app.wsgi_app = StoredImageFastPath(  # type: ignore[method-assign]
+        app.wsgi_app, service, cors_enabled=bool(app.config["CORS_ORIGINS"]),
+        response_class=app.response_class)
+    app.wsgi_app = RequestObserver(  # type: ignore[method-assign]
+        app.wsgi_app, app.url_map, app.extensions["artproxy_metrics"])
     proxies = app.config["TRUSTED_PROXIES"]
     if proxies:
         # Outermost, so every layer sees the client's address, not the load balancer's.
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import functools
 import hmac
+from collections.abc import Callable
+from typing import Any
 
 from flask import Flask, current_app, request
+from flask.typing import ResponseReturnValue
 from flask_cors import CORS
 
 from errors import OriginNotAllowed, Unauthorized
@@ -32,7 +35,7 @@ def init_app(app: Flask) -> None:
 
 def allowed_methods(app: Flask) -> list[str]:
     """The methods some route answers, so a preflight advertises only what exists."""
-    methods = {method for rule in app.url_map.iter_rules() for method in rule.methods}
+    methods = {method for rule in app.url_map.iter_rules() for method in rule.methods or ()}
     return sorted(methods)
 
 
@@ -51,9 +54,10 @@ def own_origin() -> str:
     return request.host_url.rstrip("/")
 
 
-def require_premium_key(view):
+def require_premium_key(
+        view: Callable[..., ResponseReturnValue]) -> Callable[..., ResponseReturnValue]:
     @functools.wraps(view)
-    def checked_view(*args, **kwargs):
+    def checked_view(*args: Any, **kwargs: Any) -> ResponseReturnValue:
         check_premium_key()
         return view(*args, **kwargs)
 
@@ -75,7 +79,8 @@ def presented_key() -> str:
 
 
 def any_key_matches(candidate: str, keys: tuple[str, ...]) -> bool:
-    # Compare with every key, in constant time each, so timing tells nothing about which or how close.
+    # Compare with every key, in constant time each, so timing tells nothing about which or how
+    # close.
     given = candidate.encode("utf-8")
     matched = False
     for key in keys:

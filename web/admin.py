@@ -5,10 +5,10 @@ Without admin keys configured the whole area does not exist (404), so it cannot 
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from flask import Blueprint, Response, abort, current_app, jsonify
+from flask.typing import ResponseReturnValue
 
-from flask import Blueprint, abort, current_app, jsonify
-
+from clock import iso_time
 from errors import ImageNotFound, Unauthorized
 from web.access import any_key_matches, presented_key
 from web.limits import unlimited
@@ -28,20 +28,20 @@ def admins_only() -> None:
 
 @admin.get("/images")
 @unlimited
-def list_images():
+def list_images() -> Response:
     records = service().store.list_images()
     return no_store(jsonify(
         count=len(records),
         bytes=sum(record.bytes for record in records),
         images=[{"name": record.name, "url": f"/images/{record.name}", "mime": record.mime,
-                 "bytes": record.bytes, "created_at": iso(record.created_at),
-                 "expires_at": iso(record.expires_at)} for record in records],
+                 "bytes": record.bytes, "created_at": iso_time(record.created_at),
+                 "expires_at": iso_time(record.expires_at)} for record in records],
     ))
 
 
 @admin.delete("/images")
 @unlimited
-def delete_all_images():
+def delete_all_images() -> Response:
     store = service().store
     deleted = sum(store.delete(record.name) for record in store.list_images())
     return no_store(jsonify(deleted=deleted))
@@ -49,12 +49,7 @@ def delete_all_images():
 
 @admin.delete("/images/<name>")
 @unlimited
-def delete_image(name: str):
+def delete_image(name: str) -> ResponseReturnValue:
     if not service().store.delete(name):
         raise ImageNotFound()
     return "", 204
-
-
-def iso(unix_seconds: float) -> str:
-    return (datetime.fromtimestamp(unix_seconds, timezone.utc)
-            .isoformat(timespec="milliseconds").replace("+00:00", "Z"))

@@ -8,7 +8,15 @@ from werkzeug.exceptions import MethodNotAllowed
 
 from generator_client import ImageOptions
 from imaging import FORMATS
-from options import ASPECTS, MAX_SEED, STYLES, aspect_size, checked_prompt, parse_options
+from options import (
+    ASPECTS,
+    MAX_SEED,
+    STYLES,
+    aspect_size,
+    checked_prompt,
+    declared_options,
+    parse_options,
+)
 from service import RenderedImage
 from web.access import require_premium_key
 from web.limits import generating, per_key_quota, quota_status, unlimited
@@ -41,7 +49,7 @@ def with_provider(response: Response, rendered: RenderedImage) -> Response:
 
 @classic.get("/generate")
 @generating
-def generate():
+def generate() -> Response:
     prompt = read_prompt("Prompt is required")
     rendered = service().render(prompt, read_options())
     return with_provider(base64_json_response(rendered.data, rendered.format.mime, {
@@ -53,7 +61,7 @@ def generate():
 @generating
 @per_key_quota
 @require_premium_key
-def image():
+def image() -> Response:
     prompt = read_prompt("No prompt provided")
     rendered, stored = service().render_and_store(prompt, read_options())
     return with_provider(jsonify(stored_image_json(
@@ -63,29 +71,35 @@ def image():
 
 @classic.get("/styles")
 @unlimited
-def styles():
+def styles() -> Response:
     return jsonify([{"name": style.name, "label": style.label, "description": style.description}
                     for style in STYLES.values()])
 
 
 @classic.get("/options")
 @unlimited
-def image_options():
-    """The choices beside the styles, so a page or client can offer exactly what is accepted."""
+def image_options() -> Response:
+    """What a caller may choose beside the styles, so a page or client offers exactly what is
+    accepted: every option as declared (``options``), and the choices a page shows."""
+    providers = current_app.config["PROVIDER"]
     return jsonify(
         aspects=[{"name": aspect, "width": aspect_size(aspect)[0], "height": aspect_size(aspect)[1]}
                  for aspect in ASPECTS],
         formats=list(FORMATS),
-        providers=list(current_app.config["PROVIDER"]),
+        providers=list(providers),
         max_seed=MAX_SEED,
         max_prompt_chars=current_app.config["MAX_PROMPT_CHARS"],
         keys_required=bool(current_app.config["PREMIUM_KEYS"]),
+        options=[{"name": option.name, "description": option.description,
+                  "default": option.default, "error_code": option.code,
+                  "schema": option.kind.schema()}
+                 for option in declared_options(tuple(providers))],
     )
 
 
 @classic.get("/quota")
 @unlimited
 @require_premium_key
-def quota():
+def quota() -> Response:
     """What is left of the presented key's ARTPROXY_KEY_QUOTA."""
     return no_store(jsonify(quota_status()))

@@ -2,9 +2,9 @@
 
 The classic API answers ``{"error": <sentence>, "code": <stable code>, "request_id"}``; the
 OpenAI-compatible API under ``/v1/`` answers OpenAI's ``{"error": {"message", "type", "param",
-"code"}, "request_id"}`` (its renderer is in web/openai_v1/errors.py). Errors are raised anywhere (domain or web) and
-rendered only here. The log line for a server-side failure names the cause the domain chained
-with ``raise ... from``; the JSON never does.
+"code"}, "request_id"}`` (its renderer is in web/openai_v1/errors.py). Errors are raised
+anywhere (domain or web) and rendered only here. The log line for a server-side failure names
+the cause the domain chained with ``raise ... from``; the JSON never does.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from typing import Callable
+from collections.abc import Callable
 
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
@@ -81,7 +81,8 @@ def error_response(error: ArtproxyError, response_class: type[Response] = Respon
     return json_error(error.status_code, error.message, error.code, error.headers(), response_class)
 
 
-def http_error_response(error: HTTPException, response_class: type[Response] = Response) -> Response:
+def http_error_response(error: HTTPException,
+                        response_class: type[Response] = Response) -> Response:
     return error_response(HTTPFailure(error), response_class)
 
 

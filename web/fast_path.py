@@ -9,7 +9,8 @@ to the Flask app.
 
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from flask import Response
 
@@ -19,19 +20,22 @@ from web.errors import error_response
 from web.images import stored_image_response
 from web.responses import add_security_headers
 
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
 PREFIX = "/images/"
-WSGIApp = Callable[[dict, Callable], Iterable[bytes]]
 
 
 class StoredImageFastPath:
-    def __init__(self, wsgi_app: WSGIApp, service: ImageService, cors_enabled: bool,
+    def __init__(self, wsgi_app: WSGIApplication, service: ImageService, cors_enabled: bool,
                  response_class: type[Response]):
         self.wsgi_app = wsgi_app
         self.service = service
         self.cors_enabled = cors_enabled
         self.response_class = response_class
 
-    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+    def __call__(self, environ: WSGIEnvironment,
+                 start_response: StartResponse) -> Iterable[bytes]:
         name = plain_image_request(environ)
         if name is None:
             return self.wsgi_app(environ, start_response)
@@ -58,7 +62,7 @@ class StoredImageFastPath:
         return error_response(error, self.response_class)
 
 
-def plain_image_request(environ: dict) -> str | None:
+def plain_image_request(environ: WSGIEnvironment) -> str | None:
     """The image name of a GET for ``/images/<name>`` without an Origin header, else None."""
     if environ.get("REQUEST_METHOD") != "GET" or "HTTP_ORIGIN" in environ:
         return None

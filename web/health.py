@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, current_app, jsonify
+from flask.typing import ResponseReturnValue
 
 import cleanup
 from errors import StorageUnavailable
@@ -14,13 +17,13 @@ health = Blueprint("health", __name__)
 
 @health.get("/")
 @unlimited
-def alive():
+def alive() -> dict[str, str]:
     return {"status": "Server is alive"}
 
 
 @health.get("/healthz")
 @unlimited
-def readiness():
+def readiness() -> ResponseReturnValue:
     """200 while images can be stored and served, 503 while storage is unusable."""
     store = service().store
     storage = {"kind": store.kind, "reachable": True}
@@ -40,7 +43,7 @@ def readiness():
     return no_store(jsonify(body)), 200 if ready else 503
 
 
-def job_states() -> dict:
+def job_states() -> dict[str, Any]:
     """Jobs by status and who runs them. No RQ worker listening is shown, not a failure: the
     instance still serves everything else."""
     queue = current_app.extensions["artproxy_jobs"]

@@ -1,13 +1,17 @@
-"""Stored images: ``GET /images/<name>``, with validators and a cache life that ends at the deadline."""
+"""Stored images: ``GET /images/<name>``, with validators and a cache life that ends at the
+deadline; ``DELETE /images/<name>`` with its delete token."""
 
 from __future__ import annotations
 
 import io
 import math
+from typing import TYPE_CHECKING
 
 from flask import Blueprint, Response, current_app, request
+from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import RequestedRangeNotSatisfiable
 from werkzeug.utils import send_file
+from werkzeug.wrappers import Response as BaseResponse
 
 from errors import ImageNotFound
 from storage import StoredImage
@@ -15,12 +19,15 @@ from web.errors import http_error_response, json_error
 from web.limits import unlimited
 from web.responses import service
 
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIEnvironment
+
 images = Blueprint("images", __name__)
 
 
 @images.get("/images/<name>")
 @unlimited
-def stored_image(name: str):
+def stored_image(name: str) -> BaseResponse:
     stored = service().store.get(name)
     if stored is None:
         raise ImageNotFound()
@@ -33,13 +40,13 @@ def stored_image(name: str):
 
 @images.delete("/images/<name>")
 @unlimited
-def delete_image(name: str):
+def delete_image(name: str) -> ResponseReturnValue:
     service().delete_with_token(name, request.headers.get("X-Delete-Token", ""))
     return "", 204
 
 
-def stored_image_response(stored: StoredImage, environ: dict, now: float,
-                          response_class: type[Response]) -> Response:
+def stored_image_response(stored: StoredImage, environ: WSGIEnvironment, now: float,
+                          response_class: type[Response]) -> BaseResponse:
     """The image with its validators and a cache lifetime that ends at its deadline.
 
     Werkzeug's send_file answers conditional (304) and Range requests from ``environ``. Shared

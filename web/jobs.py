@@ -8,20 +8,20 @@ a job, as an image's name is what lets it load the image.
 from __future__ import annotations
 
 import time
-from typing import Any, Mapping
+from typing import Any
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 
+from clock import iso_time
 from errors import BadInput, BadOption, JobNotFound
 from jobs import DONE, FAILED, STATUSES, JobQueue, JobRequest, JobState
-from options import checked_prompt, parse_options
+from options import checked_prompt, option_names, options_from_json
 from web.access import require_premium_key
 from web.limits import generating, per_key_quota, unlimited
-from web.responses import iso_time, no_store, stored_image_json
+from web.responses import no_store, stored_image_json
 
 jobs = Blueprint("jobs", __name__)
 
-OPTION_FIELDS = ("size", "aspect", "style", "transparent", "format", "seed", "provider")
 LONGEST_WAIT_SECONDS = 30
 # ?wait looks again this often at first, then less often: quick answers for quick jobs without
 # a read per waiting caller every few milliseconds.
@@ -36,17 +36,17 @@ def job_queue() -> JobQueue:
 @generating
 @per_key_quota
 @require_premium_key
-def create_job():
+def create_job() -> Response:
     fields = request.get_json(silent=True)
     if not isinstance(fields, dict):
         raise BadInput("The body must be a JSON object with at least a prompt")
-    unknown = sorted(set(fields) - {"prompt", *OPTION_FIELDS})
+    unknown = sorted(set(fields) - {"prompt", *option_names()})
     if unknown:
         raise BadInput(f"Unknown field {unknown[0]!r}; a job takes prompt and "
-                       f"{', '.join(OPTION_FIELDS)}")
+                       f"{', '.join(option_names())}")
     prompt = checked_prompt(fields.get("prompt"), current_app.config["MAX_PROMPT_CHARS"],
                             "prompt is required")
-    options = parse_options(as_query(fields), current_app.config["PROVIDER"])
+    options = options_from_json(fields, current_app.config["PROVIDER"])
     state = job_queue().submit(JobRequest(prompt, options))
     response = jsonify(job_json(state))
     response.status_code = 202
@@ -56,7 +56,7 @@ def create_job():
 
 @jobs.get("/jobs/<job_id>")
 @unlimited
-def job_status(job_id: str):
+def job_status(job_id: str) -> Response:
     wait_seconds = read_wait()
     seen = read_seen()
     state = job_queue().get(job_id)
@@ -67,31 +67,6 @@ def job_status(job_id: str):
     if wait_seconds and state.status not in (DONE, FAILED) and seen in (None, state.status):
         state = wait_for_change(job_id, state, wait_seconds)
     return no_store(jsonify(job_json(state)))
-
-
-def as_query(fields: Mapping[str, Any]) -> dict[str, str]:
-    """JSON options as the query strings parse_options reads, each of its JSON type first:
-    ``transparent`` a boolean, ``seed`` a whole number, the rest strings; null is left out."""
-    query = {}
-    for name in OPTION_FIELDS:
-        value = fields.get(name)
-        if value is None:
-            continue
-        if name == "transparent":
-            if not isinstance(value, bool):
-                raise BadOption("invalid_transparent", "transparent must be true or false",
-                                name)
-            query[name] = "true" if value else "false"
-        elif name == "seed":
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise BadOption("invalid_seed", "seed must be a whole number", name)
-            # JSON's 7.0 is the whole number 7; 7.5 is refused by parse_options as "7.5"
-            query[name] = str(int(value)) if float(value).is_integer() else str(value)
-        elif isinstance(value, str):
-            query[name] = value
-        else:
-            raise BadOption(f"invalid_{name}", f"{name} must be a string", name)
-    return query
 
 
 def read_wait() -> float:
@@ -113,8 +88,8 @@ def read_seen() -> str | None:
     job started would wait for the job's end and the caller would never see it running."""
     seen = request.args.get("after")
     if seen is not None and seen not in STATUSES:
-        raise BadOption("invalid_after", f"after must be one of {', '.join(STATUSES)}; got {seen!r}",
-                        "after")
+        raise BadOption("invalid_after",
+                        f"after must be one of {', '.join(STATUSES)}; got {seen!r}", "after")
     return seen
 
 
@@ -123,7 +98,8 @@ def wait_for_change(job_id: str, state: JobState, seconds: float) -> JobState:
     give_up = time.monotonic() + seconds
     pause = FIRST_LOOK_SECONDS
     while time.monotonic() < give_up:
-        time.sleep(min(pause, max(0.0, give_up - time.monotonic())))  # a greenlet's pause under gevent
+        # Under gevent, a greenlet's pause: the worker serves others meanwhile.
+        time.sleep(min(pause, max(0.0, give_up - time.monotonic())))
         pause = min(pause * 2, LAST_LOOK_SECONDS)
         now = job_queue().get(job_id)
         if now is None:

@@ -16,7 +16,8 @@ import hashlib
 import logging
 import math
 import time
-from typing import Callable
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from flask import Flask, Response, current_app
 from flask_limiter import Limiter, RateLimitExceeded
@@ -24,6 +25,7 @@ from flask_limiter.util import get_remote_address
 from limits import parse
 
 from errors import RateLimited
+from storage import LimitsStorage
 from web.access import presented_key
 from web.errors import render_error
 
@@ -34,24 +36,25 @@ COST_ATTRIBUTE = "artproxy_cost"
 QUOTA_ATTRIBUTE = "artproxy_quota"
 QUOTA_SCOPE = "quota"
 GENERATING = "generating"
+View = TypeVar("View", bound=Callable[..., Any])
 
 
-def generating(view: Callable) -> Callable:
+def generating(view: View) -> View:
     """The view calls an upstream: it spends the client's ARTPROXY_RATE_LIMIT budget."""
     setattr(view, BUDGET_ATTRIBUTE, GENERATING)
     return view
 
 
-def generating_per_image(images_asked: Callable[[], int]) -> Callable[[Callable], Callable]:
+def generating_per_image(images_asked: Callable[[], int]) -> Callable[[View], View]:
     """Like @generating, but a request costs as many as the images it asks for."""
-    def declare(view: Callable) -> Callable:
+    def declare(view: View) -> View:
         setattr(view, COST_ATTRIBUTE, images_asked)
         return generating(view)
 
     return declare
 
 
-def per_key_quota(view: Callable) -> Callable:
+def per_key_quota(view: View) -> View:
     """The view needs a premium key, and what it makes counts against that key's
     ARTPROXY_KEY_QUOTA (on top of the per-client rate limit)."""
     setattr(view, QUOTA_ATTRIBUTE, True)
@@ -63,7 +66,7 @@ def quota_key() -> str:
     return "key-" + hashlib.sha256(presented_key().encode("utf-8")).hexdigest()[:32]
 
 
-def quota_status() -> dict:
+def quota_status() -> dict[str, int | None]:
     """``{"limit", "remaining", "reset_at"}`` of the presented key's quota (nulls without one)."""
     quota = current_app.config["KEY_QUOTA"]
     limiter = current_app.extensions.get("artproxy_limiter")
@@ -74,7 +77,7 @@ def quota_status() -> dict:
     return {"limit": item.amount, "remaining": remaining, "reset_at": math.ceil(reset_at)}
 
 
-def unlimited(view: Callable) -> Callable:
+def unlimited(view: View) -> View:
     """The view is cheap and never limited (health checks, stored images)."""
     setattr(view, BUDGET_ATTRIBUTE, None)
     return view
@@ -91,7 +94,7 @@ class WithoutTraceback(logging.Filter):
         return True
 
 
-def init_app(app: Flask, limits_storage) -> None:
+def init_app(app: Flask, limits_storage: LimitsStorage) -> None:
     budgets = declared_budgets(app)
     rate = app.config["RATE_LIMIT"]
     quota = app.config["KEY_QUOTA"] if app.config["PREMIUM_KEYS"] else ""
@@ -118,7 +121,7 @@ def init_app(app: Flask, limits_storage) -> None:
     for endpoint, budget in budgets.items():
         if budget != GENERATING:
             continue
-        view = app.view_functions[endpoint]
+        view: Callable[..., Any] = app.view_functions[endpoint]
         cost = getattr(view, COST_ATTRIBUTE, 1)
         wants_quota = getattr(view, QUOTA_ATTRIBUTE, False)
         if rate:
@@ -142,7 +145,8 @@ def declared_budgets(app: Flask) -> dict[str, str | None]:
         if endpoint == "static":
             continue
         if not hasattr(view, BUDGET_ATTRIBUTE):
-            raise RuntimeError(f"view {endpoint!r} declares no rate limit: use @generating or @unlimited")
+            raise RuntimeError(f"view {endpoint!r} declares no rate limit: use @generating or "
+                               "@unlimited")
         budgets[endpoint] = getattr(view, BUDGET_ATTRIBUTE)
     return budgets
 

@@ -7,23 +7,31 @@ tests/test_contract.py validates it and runs Schemathesis against a live server 
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+import functools
+import re
+import sys
+from collections.abc import Mapping
+from typing import Any
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, Response, current_app, jsonify
 
-from imaging import FORMATS
-from jobs import STATUSES
-from options import ASPECTS, MAX_SEED, MAX_SIDE, MIN_SIDE, STYLES
+from jobs import ID_PATTERN, STATUSES
+from option_kinds import TRUE, any_case
+from options import Option, declared_options, opaque_format_spellings
+from storage import NAME_PATTERN
 from web.jobs import LONGEST_WAIT_SECONDS
 from web.limits import unlimited
+from web.openai_v1.fields import (
+    CHAIN_MODEL,
+    OPENAI_NAMES,
+    RESPONSE_FORMATS,
+    OpenAIName,
+)
+from web.page import CONTENT_SECURITY_POLICY
 
 contract = Blueprint("contract", __name__)
 
 JSON = "application/json"
-IMAGE_NAME = r"^[1-9][0-9]{0,15}-[0-9a-f]{32}\.(png|webp|jpg)$"
-JOB_ID = r"^[0-9a-f]{32}$"
-# One side of a size, MIN_SIDE (64) to MAX_SIDE (2048), as a pattern a schema can hold.
-SIDE = r"(6[4-9]|[7-9][0-9]|[1-9][0-9]{2}|1[0-9]{3}|20[0-3][0-9]|204[0-8])"
 STATUS_WORDS = {200: "OK", 202: "Accepted", 204: "Deleted", 206: "Part of the image",
                 304: "Not modified", 400: "Invalid input", 401: "A valid API key is required",
                 403: "Not allowed", 404: "Not found or expired", 405: "Method not allowed",
@@ -36,21 +44,19 @@ GENERATING_ERRORS = (400, 403, 429, 502, 503, 504)
 
 @contract.get("/openapi.json")
 @unlimited
-def openapi_document():
+def openapi_document() -> Response:
     return jsonify(document(current_app.config))
 
 
 @contract.get("/docs")
 @unlimited
-def docs_page():
-    from web.page import CONTENT_SECURITY_POLICY
-
+def docs_page() -> Response:
     response = current_app.send_static_file("docs.html")
     response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
     return response
 
 
-def document(config: Mapping[str, Any]) -> dict:
+def document(config: Mapping[str, Any]) -> dict[str, Any]:
     providers = list(config["PROVIDER"])
     max_prompt = config["MAX_PROMPT_CHARS"]
     return {
@@ -63,7 +69,8 @@ def document(config: Mapping[str, Any]) -> dict:
         "paths": paths(providers, keys_required=bool(config["PREMIUM_KEYS"]),
                        admin=bool(config["ADMIN_KEYS"]), metrics=config["METRICS"]),
         "components": {
-            "schemas": schemas(providers, max_prompt, config["MAX_IMAGES_PER_REQUEST"]),
+            "schemas": schemas(declared_options(tuple(providers)), providers, max_prompt,
+                               config["MAX_IMAGES_PER_REQUEST"]),
             "headers": {
                 "X-Request-ID": {"description": "This request's id (the caller's, if safe)",
                                  "schema": {"type": "string"}},
@@ -80,11 +87,13 @@ def document(config: Mapping[str, Any]) -> dict:
     }
 
 
-def paths(providers: list[str], keys_required: bool, admin: bool, metrics: bool) -> dict:
+def paths(providers: list[str], keys_required: bool, admin: bool,
+          metrics: bool) -> dict[str, Any]:
     """The routes this server answers as configured: /admin only with admin keys, /metrics only
     when on, and a key required where premium keys are set."""
-    keyed = [{"bearer": []}, {"apiKey": []}] if keys_required else None
-    options = option_parameters(providers)
+    keyed: list[dict[str, list[str]]] | None = (
+        [{"bearer": []}, {"apiKey": []}] if keys_required else None)
+    options = option_parameters(declared_options(tuple(providers)))
     prompt = {"name": "p", "in": "query", "required": True, "description": "The prompt",
               "schema": {"$ref": "#/components/schemas/Prompt"}}
     routes = {
@@ -92,7 +101,8 @@ def paths(providers: list[str], keys_required: bool, admin: bool, metrics: bool)
         "/healthz": {"get": operation("Readiness: storage usable", {
             200: json_answer("Readiness"), 503: json_answer("Readiness", retry=False)})},
         "/generate": {"get": operation(
-            "An image as base64 JSON", {200: json_answer("Generated"), **errors(*GENERATING_ERRORS)},
+            "An image as base64 JSON",
+            {200: json_answer("Generated"), **errors(*GENERATING_ERRORS)},
             parameters=[prompt, *options])},
         "/image": {"get": operation(
             "Store an image; its URL and delete token", {
@@ -100,7 +110,7 @@ def paths(providers: list[str], keys_required: bool, admin: bool, metrics: bool)
             parameters=[prompt, *options], security=keyed)},
         "/images/{name}": {
             "parameters": [{"name": "name", "in": "path", "required": True,
-                            "schema": {"type": "string", "pattern": IMAGE_NAME}}],
+                            "schema": {"type": "string", "pattern": anchored(NAME_PATTERN)}}],
             "get": operation("A stored image, until its deadline", {
                 200: image_answer(), 206: image_answer(), 304: no_content("Not modified"),
                 **errors(404, 412, 416, 503)}),
@@ -110,7 +120,8 @@ def paths(providers: list[str], keys_required: bool, admin: bool, metrics: bool)
                              "schema": {"type": "string"}}]),
         },
         "/styles": {"get": operation("The style presets", {200: json_answer("Styles")})},
-        "/options": {"get": operation("What else a caller may choose", {200: json_answer("Options")})},
+        "/options": {"get": operation("What else a caller may choose",
+                                      {200: json_answer("Options")})},
         "/quota": {"get": operation("What is left of the presented key's quota", {
             200: json_answer("Quota"), **errors(401)}, security=keyed)},
         "/jobs": {"post": operation(
@@ -122,18 +133,20 @@ def paths(providers: list[str], keys_required: bool, admin: bool, metrics: bool)
                 200: json_answer("Job"), **errors(400, 404, 503)},
             parameters=[
                 {"name": "job_id", "in": "path", "required": True,
-                 "schema": {"type": "string", "pattern": JOB_ID}},
+                 "schema": {"type": "string", "pattern": anchored(ID_PATTERN)}},
                 {"name": "wait", "in": "query", "schema": {
                     "type": "number", "minimum": 0, "maximum": LONGEST_WAIT_SECONDS}},
                 {"name": "after", "in": "query", "schema": {"enum": list(STATUSES)}},
             ])},
         "/v1/images/generations": {"post": operation(
             "OpenAI's image generation", {
-                200: json_answer("ImagesResponse"), **errors(*GENERATING_ERRORS, 401, 507, openai=True)},
+                200: json_answer("ImagesResponse"),
+                **errors(*GENERATING_ERRORS, 401, 507, openai=True)},
             body={"$ref": "#/components/schemas/GenerationRequest"}, security=keyed)},
         "/v1/images/edits": {"post": operation(
             "OpenAI's image edit (multipart)", {
-                200: json_answer("ImagesResponse"), **errors(*GENERATING_ERRORS, 401, 413, 507, openai=True)},
+                200: json_answer("ImagesResponse"),
+                **errors(*GENERATING_ERRORS, 401, 413, 507, openai=True)},
             body={"$ref": "#/components/schemas/EditRequest"}, media="multipart/form-data",
             security=keyed)},
         "/v1/models": {"get": operation("The models: artproxy, then each provider", {
@@ -154,14 +167,16 @@ def paths(providers: list[str], keys_required: bool, admin: bool, metrics: bool)
         routes.update({
             "/admin/images": {
                 "get": operation("Every live image (admin key)", {
-                    200: json_answer("ImageListing"), **errors(401, 404, 503)}, security=[{"bearer": []}]),
+                    200: json_answer("ImageListing"), **errors(401, 404, 503)},
+                    security=[{"bearer": []}]),
                 "delete": operation("Delete every image (admin key)", {
-                    200: json_answer("Deleted"), **errors(401, 404, 503)}, security=[{"bearer": []}]),
+                    200: json_answer("Deleted"), **errors(401, 404, 503)},
+                    security=[{"bearer": []}]),
             },
             "/admin/images/{name}": {"delete": operation("Delete one image (admin key)", {
                 204: no_content("Deleted"), **errors(401, 404, 503)},
                 parameters=[{"name": "name", "in": "path", "required": True,
-                             "schema": {"type": "string", "pattern": IMAGE_NAME}}],
+                             "schema": {"type": "string", "pattern": anchored(NAME_PATTERN)}}],
                 security=[{"bearer": []}])},
         })
     if metrics:
@@ -170,29 +185,67 @@ def paths(providers: list[str], keys_required: bool, admin: bool, metrics: bool)
     return routes
 
 
-def option_parameters(providers: list[str]) -> list[dict]:
+def option_parameters(options: tuple[Option, ...]) -> list[dict[str, Any]]:
     """The image options as one exploded query object (``?size=..&style=..``), so the schema can
-    say what a list of separate parameters cannot: size or aspect, not both; no transparent JPEG."""
+    say what a list of separate parameters cannot: size or aspect, not both; no transparent JPEG.
+    An empty value is the same as leaving the option out."""
     return [{"name": "options", "in": "query", "style": "form", "explode": True, "schema": {
         "type": "object",
-        "properties": {
-            # An empty value is the same as leaving the option out.
-            "size": {"type": "string", "pattern": f"^({SIDE}x{SIDE})?$",
-                     "description": f"WIDTHxHEIGHT, each side {MIN_SIDE}-{MAX_SIDE}; not with aspect"},
-            "aspect": {"enum": [*ASPECTS, ""], "description": "An aspect ratio; not with size"},
-            "style": {"enum": [*STYLES, ""], "description": "A style preset (GET /styles)"},
-            "transparent": {"type": "string", "pattern": any_case("true", "false", "1", "0", ""),
-                            "description": "Cut the background out (png or webp only)"},
-            "format": {"type": "string", "pattern": any_case(*FORMATS, "jpg", ""),
-                       "description": "The image format"},
-            "seed": {"type": "integer", "minimum": 0, "maximum": MAX_SEED,
-                     "description": "The same prompt and seed draw the same picture"},
-            "provider": {"enum": [*providers, ""],
-                         "description": "One configured provider for this call"},
-        },
+        "properties": {option.name: {**or_empty(option.kind.text_schema()),
+                                     "description": option.description}
+                       for option in options},
         "allOf": [size_or_aspect({}),
-                  no_transparent_jpeg("transparent", {"pattern": any_case("true", "1")}, "format")],
+                  no_transparent_jpeg("transparent", {"pattern": any_case(*TRUE)}, "format")],
     }}]
+
+
+def or_empty(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` for a query parameter, which may also be empty."""
+    if set(schema) == {"enum"}:
+        return {"enum": [*schema["enum"], ""]}
+    pattern = schema.get("pattern", "")
+    if schema.get("type") == "string" and pattern.startswith("^") and pattern.endswith("$"):
+        return {**schema, "pattern": f"^(?:{pattern[1:-1]})?$"}
+    return {"anyOf": [schema, {"const": ""}]}
+
+
+def or_absent(option: Option, words: Mapping[str, object] | None = None) -> dict[str, Any]:
+    """``option``'s schema for a JSON field, which may also be null (or, for text, empty), or
+    one of ``words``."""
+    schema = option.kind.schema()
+    if option.kind.json_type != "string":
+        return {**schema, "type": [schema["type"], "null"]}
+    absent = [*(words or {}), "", None]
+    if set(schema) == {"enum"}:
+        return {"enum": [*schema["enum"], *absent]}
+    return {"anyOf": [schema, {"enum": absent}]}
+
+
+def openai_field(name: OpenAIName, options: Mapping[str, Option]) -> dict[str, Any]:
+    if name.only_words:
+        return {"enum": [*name.words, "", None]}
+    return or_absent(options[name.option], name.words)
+
+
+@functools.cache
+def not_only_whitespace() -> str:
+    """A pattern for text with a character str.strip() keeps, as the server checks a prompt:
+    Python's whitespace is not ECMA 262's ``\\s`` (it has U+001C to U+001F, not U+FEFF)."""
+    spaces = [code for code in range(sys.maxunicode + 1) if chr(code).isspace()]
+    ranges: list[list[int]] = []
+    for code in spaces:
+        if ranges and ranges[-1][1] == code - 1:
+            ranges[-1][1] = code
+        else:
+            ranges.append([code, code])
+    spelled = "".join(f"\\u{first:04x}" if first == last else f"\\u{first:04x}-\\u{last:04x}"
+                      for first, last in ranges)
+    return f"[^{spelled}]"
+
+
+def anchored(pattern: re.Pattern[str]) -> str:
+    """A pattern the server fullmatch()es, as JSON Schema's (ECMA 262) anchored pattern."""
+    return "^(?:" + re.sub(r"\(\?P<\w+>", "(", pattern.pattern) + ")$"
 
 
 def size_or_aspect(given: dict) -> dict:
@@ -202,20 +255,15 @@ def size_or_aspect(given: dict) -> dict:
                     "properties": {"size": nonempty, "aspect": nonempty}}}
 
 
-def no_transparent_jpeg(switch: str, switched_on: dict, format_field: str) -> dict:
-    """No transparency in a JPEG: ``switch`` set as ``switched_on`` with a JPEG is refused."""
+def no_transparent_jpeg(switch: str, switched_on: dict[str, Any],
+                        format_field: str) -> dict[str, Any]:
+    """No transparency in a JPEG: ``switch`` set as ``switched_on`` with a format that has no
+    alpha channel is refused."""
     return {"if": {"required": [switch, format_field],
                    "properties": {switch: switched_on,
-                                  format_field: {"pattern": any_case("jpeg", "jpg")}}},
+                                  format_field: {"type": "string",
+                                                 "pattern": any_case(*opaque_format_spellings())}}},
             "then": False}
-
-
-def any_case(*words: str) -> str:
-    """A pattern for ``words`` in any mix of cases, as the server reads them (JSON Schema's
-    patterns have no flag for that)."""
-    spelled = ("".join(f"[{letter.upper()}{letter.lower()}]" if letter.isalpha() else letter
-                       for letter in word) for word in words)
-    return f"^({'|'.join(spelled)})$"
 
 
 def operation(summary: str, responses: dict, parameters: list | None = None,
@@ -265,9 +313,10 @@ def errors(*statuses: int, openai: bool = False) -> dict:
             for status in sorted(set(statuses))}
 
 
-def schemas(providers: list[str], max_prompt: int, max_images: int) -> dict:
+def schemas(options: tuple[Option, ...], providers: list[str], max_prompt: int,
+            max_images: int) -> dict[str, Any]:
     nullable_string = {"type": ["string", "null"]}
-    size = {"type": "string", "pattern": f"^{SIDE}x{SIDE}$"}
+    by_name = {option.name: option for option in options}
     stored_image = {"type": "object", "required": ["url", "delete_token", "expires_at",
                                                    "expires_in", "mime", "provider", "width",
                                                    "height"],
@@ -277,7 +326,8 @@ def schemas(providers: list[str], max_prompt: int, max_images: int) -> dict:
                                    "mime": {"type": "string"}, "provider": {"type": "string"},
                                    "width": {"type": "integer"}, "height": {"type": "integer"}}}
     return {
-        "Prompt": {"type": "string", "minLength": 1, "maxLength": max_prompt, "pattern": r"\S"},
+        "Prompt": {"type": "string", "minLength": 1, "maxLength": max_prompt,
+                   "pattern": not_only_whitespace()},
         "Error": {"type": "object", "required": ["error", "code", "request_id"],
                   "properties": {"error": {"type": "string"}, "code": {"type": "string"},
                                  "request_id": nullable_string}},
@@ -309,24 +359,15 @@ def schemas(providers: list[str], max_prompt: int, max_images: int) -> dict:
                                  for name in ("limit", "remaining", "reset_at")}},
         "JobRequest": {
             "type": "object", "required": ["prompt"], "additionalProperties": False,
-            "properties": {
-                # null or "" is the same as leaving an option out
-                "prompt": {"$ref": "#/components/schemas/Prompt"},
-                "size": {"anyOf": [size, {"enum": ["", None]}]},
-                "aspect": {"enum": [*ASPECTS, "", None]}, "style": {"enum": [*STYLES, "", None]},
-                "transparent": {"type": ["boolean", "null"]},
-                "format": {"anyOf": [{"type": "string", "pattern": any_case(*FORMATS, "jpg", "")},
-                                     {"type": "null"}]},
-                "seed": {"type": ["integer", "null"], "minimum": 0, "maximum": MAX_SEED},
-                "provider": {"enum": [*providers, "", None]}},
-            # size or aspect, not both; no transparency in a JPEG
+            "properties": {"prompt": {"$ref": "#/components/schemas/Prompt"},
+                           **{option.name: or_absent(option) for option in options}},
             "allOf": [size_or_aspect({"type": "string"}),
                       no_transparent_jpeg("transparent", {"const": True}, "format")]},
         "Job": {"type": "object", "required": ["id", "status", "status_url", "position",
                                                "created_at", "started_at", "finished_at",
                                                "result", "error"],
                 "properties": {
-                    "id": {"type": "string", "pattern": JOB_ID},
+                    "id": {"type": "string", "pattern": anchored(ID_PATTERN)},
                     "status": {"enum": list(STATUSES)}, "status_url": {"type": "string"},
                     "position": {"type": ["integer", "null"], "minimum": 1},
                     "created_at": {"type": "string", "format": "date-time"},
@@ -344,16 +385,15 @@ def schemas(providers: list[str], max_prompt: int, max_images: int) -> dict:
             "properties": {
                 "prompt": {"$ref": "#/components/schemas/Prompt"},
                 # null or "" is the same as leaving a field out, as OpenAI's SDKs may send it
-                "model": {"enum": ["artproxy", *providers, "", None]},
+                "model": {"enum": [CHAIN_MODEL, *providers, "", None]},
                 "n": {"type": ["integer", "null"], "minimum": 1, "maximum": max_images},
-                "size": {"anyOf": [size, {"enum": ["auto", "", None]}]},
-                "background": {"enum": ["transparent", "opaque", "auto", "", None]},
-                "output_format": {"anyOf": [{"type": "string",
-                                             "pattern": any_case(*FORMATS, "jpg", "")},
-                                            {"type": "null"}]},
-                "response_format": {"enum": ["b64_json", "url", "", None]},
-                "style": {"enum": [*STYLES, "vivid", "natural", "", None]}},
-            **no_transparent_jpeg("background", {"const": "transparent"}, "output_format")},
+                **{openai: openai_field(name, by_name) for openai, name in OPENAI_NAMES.items()},
+                "response_format": {"enum": [*RESPONSE_FORMATS, "", None]}},
+            **no_transparent_jpeg(
+                "background",
+                {"enum": [word for word, value in OPENAI_NAMES["background"].words.items()
+                          if value is True]},
+                "output_format")},
         "EditRequest": {"type": "object", "required": ["image", "prompt"], "properties": {
             "image": {"type": "string", "contentMediaType": "image/png"},
             "mask": {"type": "string", "contentMediaType": "image/png"},

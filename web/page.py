@@ -8,7 +8,7 @@ inline script, so a prompt shown on the page can never run as code.
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app
+from flask import Blueprint, Response, current_app
 
 from web.limits import unlimited
 
@@ -29,7 +29,7 @@ CONTENT_SECURITY_POLICY = "; ".join([
 
 @page.get("/app")
 @unlimited
-def app_page():
+def app_page() -> Response:
     response = current_app.send_static_file("app.html")
     response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
     response.headers["Referrer-Policy"] = "no-referrer"

@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime, timezone
+from typing import Any, TypeVar
 
 from flask import Response, current_app, request
+from werkzeug.wrappers import Response as BaseResponse
 
+from clock import iso_time
 from service import ImageService
+
+AnyResponse = TypeVar("AnyResponse", bound=BaseResponse)  # Flask's, or Werkzeug's below Flask
 
 
 def service() -> ImageService:
     return current_app.extensions["artproxy"]
 
 
-def base64_json_response(data: bytes, mime: str, extra: dict | None = None) -> Response:
+def base64_json_response(data: bytes, mime: str, extra: dict[str, Any] | None = None) -> Response:
     """``{"img": <base64 of data>, "mime": mime, **extra}``, written directly.
 
     json.dumps would scan megabytes of base64 for characters to escape, and base64 has none:
@@ -28,7 +32,7 @@ def base64_json_response(data: bytes, mime: str, extra: dict | None = None) -> R
 
 
 def stored_image_json(name: str, expires_at: float, mime: str, provider: str, width: int,
-                      height: int) -> dict:
+                      height: int) -> dict[str, Any]:
     """What ``/image`` (and a done job) says of a stored image; ``url`` is relative to artproxy."""
     return {
         "url": f"/images/{name}",
@@ -42,18 +46,12 @@ def stored_image_json(name: str, expires_at: float, mime: str, provider: str, wi
     }
 
 
-def iso_time(unix_seconds: float) -> str:
-    """``2026-11-22T01:02:03.456Z``."""
-    return (datetime.fromtimestamp(unix_seconds, timezone.utc).isoformat(timespec="milliseconds")
-            .replace("+00:00", "Z"))
-
-
 def no_store(response: Response) -> Response:
     response.headers["Cache-Control"] = "no-store"
     return response
 
 
-def add_security_headers(response: Response) -> Response:
+def add_security_headers(response: AnyResponse) -> AnyResponse:
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response
 

@@ -1,26 +1,15 @@
 """The OpenAI-compatible images API under /v1, so every OpenAI client can use artproxy.
 
-    images.py   POST /v1/images/generations, POST /v1/images/edits
-    models.py   GET /v1/models
-    errors.py   OpenAI's error shape
+    images.py     POST /v1/images/generations, POST /v1/images/edits
+    models.py     GET /v1/models
+    fields.py     OpenAI's request fields read into artproxy's options
+    errors.py     OpenAI's error shape
+    blueprint.py  the blueprint they share: keys, error shape
 """
 
 from __future__ import annotations
 
-from flask import Blueprint
+from web.openai_v1 import images, models  # noqa: F401  (their routes join the blueprint)
+from web.openai_v1.blueprint import v1
 
-from web.access import check_premium_key
-from web.errors import ERROR_SHAPES
-from web.openai_v1.errors import openai_error_response
-
-v1 = Blueprint("v1", __name__, url_prefix="/v1")
-ERROR_SHAPES["/v1/"] = openai_error_response
-
-
-@v1.before_request
-def needs_a_key() -> None:
-    # With ARTPROXY_PREMIUM_KEYS set, every /v1 route needs `Authorization: Bearer <key>`.
-    check_premium_key()
-
-
-from web.openai_v1 import images, models  # noqa: E402,F401  (their routes join the blueprint)
+__all__ = ["v1"]

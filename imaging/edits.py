@@ -1,0 +1,47 @@
+"""What an edit starts from: the caller's image and mask, checked, and the region to redraw."""
+
+from __future__ import annotations
+
+from PIL import Image
+
+from errors import BadImage, BadUpstreamImage
+from imaging.checks import open_checked
+
+EDITABLE_FORMATS = ("PNG", "JPEG", "WEBP")
+
+
+def open_editable(data: bytes, field: str, max_pixels: int) -> Image.Image:
+    """``data``, an image the caller sent as ``field``, decoded: a complete PNG, JPEG or WebP
+    within ``max_pixels``; BadImage naming ``field`` if not."""
+    try:
+        image = open_checked(data, max_pixels)
+    except BadUpstreamImage as error:  # the same checks, but here the caller sent it
+        raise BadImage(f"{field} is not a usable image: {error.message}", field) from None
+    if image.format not in EDITABLE_FORMATS:
+        raise BadImage(f"{field} must be a PNG, JPEG or WebP, not {image.format}", field)
+    return image
+
+
+def region_to_redraw(image: Image.Image, mask: Image.Image | None) -> Image.Image:
+    """An L mask, 255 where the picture is redrawn: the mask's transparent pixels, or without a
+    mask the image's own. BadImage when there is nothing to redraw or the mask does not fit."""
+    if mask is not None:
+        if mask.format != "PNG" or not has_alpha(mask):
+            raise BadImage("mask must be a PNG with an alpha channel", "mask")
+        if mask.size != image.size:
+            raise BadImage(f"mask is {mask.width}x{mask.height} but the image is "
+                           f"{image.width}x{image.height}; they must match", "mask")
+        source, field = mask, "mask"
+    elif has_alpha(image):
+        source, field = image, "image"
+    else:
+        raise BadImage("Nothing to edit: send a mask, or an image with transparent pixels where "
+                       "it should be redrawn", "mask")
+    region = source.convert("RGBA").getchannel("A").point(lambda alpha: 255 if alpha == 0 else 0)
+    if region.getbbox() is None:
+        raise BadImage(f"Nothing to edit: the {field} has no fully transparent pixel", field)
+    return region
+
+
+def has_alpha(image: Image.Image) -> bool:
+    return "A" in image.getbands() or "transparency" in image.info
