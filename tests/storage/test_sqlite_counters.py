@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import multiprocessing
-import time
 
 from limits import parse
 from limits.storage import storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 
 import storage.sqlite_counters  # noqa: F401  (registers the scheme)
+from testing import FakeClock
 
 
 def hit_many(uri: str, key: str, times: int) -> None:
@@ -31,12 +31,16 @@ def test_processes_hitting_at_once_lose_no_count(tmp_path):
 
 
 def test_a_window_starts_over_when_it_expires(tmp_path):
-    counters = storage_from_string(f"artproxy-sqlite://{tmp_path / 'limits.sqlite'}")
+    clock = FakeClock()
+    counters = storage_from_string(f"artproxy-sqlite://{tmp_path / 'limits.sqlite'}", clock=clock)
     assert counters.incr("k", expiry=1) == 1
     assert counters.incr("k", expiry=1) == 2
-    assert time.time() < counters.get_expiry("k") <= time.time() + 1
-    time.sleep(1.05)
+    assert counters.get_expiry("k") == clock() + 1
+    clock.advance(0.999)
+    assert counters.get("k") == 2
+    clock.advance(0.001)
     assert counters.get("k") == 0
+    assert counters.get_expiry("k") == clock()  # as limits' storages answer for a missing key
     assert counters.incr("k", expiry=1) == 1
 
 

@@ -151,3 +151,17 @@ def test_provider_picks_one_configured_provider_for_this_call(make_app, upstream
     response = client.get("/generate?p=x&provider=offline")
     assert response.get_json()["provider"] == "offline"
     assert upstream.received == []
+
+
+def test_options_lists_every_declared_option_with_what_it_takes(make_app):
+    listed = make_app(PROVIDER=("offline", "magicstudio")).test_client().get("/options").get_json()
+    by_name = {option["name"]: option for option in listed["options"]}
+    assert list(by_name) == ["size", "aspect", "style", "transparent", "format", "seed", "provider"]
+    assert by_name["provider"]["schema"] == {"enum": ["offline", "magicstudio"]}
+    assert by_name["seed"]["schema"] == {"type": "integer", "minimum": 0,
+                                         "maximum": listed["max_seed"]}
+    assert (by_name["format"]["default"], by_name["format"]["error_code"]) == ("png",
+                                                                               "invalid_format")
+    assert set(by_name["aspect"]["schema"]["enum"]) == {aspect["name"]
+                                                        for aspect in listed["aspects"]}
+    assert all(option["description"] for option in listed["options"])
