@@ -67,15 +67,16 @@ def connections_per_worker(open_files: int) -> int:
 def out_of_descriptors(error: BaseException | None) -> bool:
     """True if ``error``, or anything it wraps, is EMFILE or ENFILE."""
     seen: set[int] = set()
-    pending = [error]
+    pending: list[object] = [error]
     while pending:
         current = pending.pop()
-        if current is None or id(current) in seen:
+        # Only exceptions are followed: ssl.SSLError's reason, for one, is a str.
+        if not isinstance(current, BaseException) or id(current) in seen:
             continue
         seen.add(id(current))
         if isinstance(current, OSError) and current.errno in OUT_OF_DESCRIPTORS:
             return True
         # requests and urllib3 wrap the socket's error in .reason and in args, not only as cause.
-        pending += [current.__cause__, current.__context__, getattr(current, "reason", None)]
-        pending += [arg for arg in getattr(current, "args", ()) if isinstance(arg, BaseException)]
+        pending += [current.__cause__, current.__context__, getattr(current, "reason", None),
+                    *current.args]
     return False

@@ -235,6 +235,9 @@ SETTINGS: tuple[Setting, ...] = (
             "is dropped, so one that never reads its answer cannot hold the memory."),
     Setting("METRICS", True, boolean,
             "Serve Prometheus metrics at `/metrics`, counted for all worker processes."),
+    Setting("METRICS_KEY", "", str,
+            "Key `/metrics` asks for (`Authorization: Bearer <key>`); empty leaves it open to "
+            "whoever reaches it.", secret=True),
     Setting("LOG_FORMAT", "text", log_format,
             "`text`, or `json` for one JSON object per log line; each line of a request carries "
             "its X-Request-ID."),

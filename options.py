@@ -153,6 +153,11 @@ def checked_prompt(raw: object, longest: int, missing_message: str) -> str:
     prompt = raw.strip() if isinstance(raw, str) else ""
     if not prompt:
         raise BadPrompt(missing_message)
+    if not prompt.isascii():
+        try:
+            prompt.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate, which JSON's "\ud800" can spell
+            raise BadPrompt("The prompt is not valid Unicode text") from None
     if len(prompt) > longest:
         raise BadPrompt(f"Prompt is too long: {len(prompt)} characters, the limit is {longest}")
     return prompt

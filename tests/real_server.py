@@ -44,13 +44,14 @@ def get(url: str, timeout: float = 10, headers: dict[str, str] | None = None) ->
 
 
 def call(method: str, url: str, headers: dict[str, str] | None = None,
-         body: bytes | None = None) -> tuple[int, dict, bytes]:
-    """Status, headers and raw body of any request; the path is sent exactly as given."""
+         body=None, chunked: bool = False) -> tuple[int, dict, bytes]:
+    """Status, headers and raw body of any request; the path is sent exactly as given. With
+    ``chunked``, ``body`` (pieces of bytes) goes in chunked transfer encoding."""
     parts = urlsplit(url)
     connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
     try:
         connection.request(method, parts.path + (f"?{parts.query}" if parts.query else ""),
-                           body=body, headers=headers or {})
+                           body=body, headers=headers or {}, encode_chunked=chunked)
         response = connection.getresponse()
         return response.status, dict(response.getheaders()), response.read()
     finally:

@@ -11,6 +11,7 @@ import re
 import pytest
 from jsonschema import Draft202012Validator
 
+import config
 import options
 from errors import BadInput
 from options import declared_options, option_names, options_from_json, parse_options
@@ -19,8 +20,7 @@ from web.openai_v1.fields import read_request
 from web.openapi import document
 
 PROVIDERS = ("offline", "magicstudio")
-SETTINGS = {"PROVIDER": PROVIDERS, "MAX_PROMPT_CHARS": 50, "MAX_IMAGES_PER_REQUEST": 4,
-            "PREMIUM_KEYS": (), "ADMIN_KEYS": (), "METRICS": False}
+SETTINGS = {**config.defaults(), "PROVIDER": PROVIDERS, "MAX_PROMPT_CHARS": 50}
 # Good and bad values of every option, and of the OpenAI fields, as a caller might send them.
 SAMPLES: dict[str, list[object]] = {
     "size": ["64x64", "2048x2048", "1024X576", "63x64", "2049x5", "x", "1x2x3", "²x64", "64x٦٤",

@@ -11,6 +11,7 @@
     openai_v1/    the OpenAI-compatible API: /v1/images/generations, /v1/images/edits, /v1/models
     fast_path.py  plain GETs of stored images answered below Flask, as images.py would
     access.py     CORS, the origin guard, API keys
+    bodies.py     JSON bodies: their own size limit, and depth
     limits.py     rate limits declared per view, counted where all processes see them
     errors.py     the classic JSON error shape
     responses.py  helpers for answers
@@ -21,7 +22,7 @@ from __future__ import annotations
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from web import access, limits
+from web import access, bodies, limits
 from web.admin import admin
 from web.classic import classic
 from web.errors import register_error_handlers
@@ -51,6 +52,7 @@ def init_app(app: Flask) -> None:
     # An edit uploads an image and a mask, each within the upstream's byte limit.
     app.config["MAX_CONTENT_LENGTH"] = 2 * app.config["MAX_UPSTREAM_BYTES"] + 2**20
     access.init_app(app)
+    bodies.init_app(app)
     limits.init_app(app, service.store.limits_storage())
     app.after_request(add_security_headers)
     app.after_request(drop_misplaced_retry_after)

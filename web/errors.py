@@ -15,7 +15,8 @@ import re
 from collections.abc import Callable
 
 from flask import Flask, Response, request
-from werkzeug.exceptions import HTTPException
+from gunicorn.http.errors import ParseException
+from werkzeug.exceptions import BadRequest, HTTPException
 
 from capacity import out_of_descriptors
 from errors import ArtproxyError, ServerBusy, log_failure
@@ -60,6 +61,8 @@ def render_http_error(error: HTTPException) -> Response:
 
 
 def render_unexpected_error(error: Exception) -> Response:
+    if isinstance(error, ParseException):  # gunicorn could not read the body the caller sent
+        return render_error(HTTPFailure(BadRequest(f"The request body is malformed: {error}")))
     if out_of_descriptors(error):  # e.g. opening a stored image with every descriptor in use
         busy = ServerBusy()
         log.warning("%s %s -> 503 %s: out of file descriptors", request.method, request.path,

@@ -17,6 +17,7 @@ from errors import BadInput, BadOption, JobNotFound
 from jobs import DONE, FAILED, STATUSES, JobQueue, JobRequest, JobState
 from options import checked_prompt, option_names, options_from_json
 from web.access import require_premium_key
+from web.bodies import json_body
 from web.limits import generating, per_key_quota, unlimited
 from web.responses import no_store, stored_image_json
 
@@ -37,7 +38,7 @@ def job_queue() -> JobQueue:
 @per_key_quota
 @require_premium_key
 def create_job() -> Response:
-    fields = request.get_json(silent=True)
+    fields = json_body()
     if not isinstance(fields, dict):
         raise BadInput("The body must be a JSON object with at least a prompt")
     unknown = sorted(set(fields) - {"prompt", *option_names()})

@@ -67,7 +67,8 @@ def document(config: Mapping[str, Any]) -> dict[str, Any]:
                                 "images API. Every answer carries X-Request-ID.",
                  "license": {"name": "MIT", "identifier": "MIT"}},
         "paths": paths(providers, keys_required=bool(config["PREMIUM_KEYS"]),
-                       admin=bool(config["ADMIN_KEYS"]), metrics=config["METRICS"]),
+                       admin=bool(config["ADMIN_KEYS"]), metrics=config["METRICS"],
+                       metrics_key=bool(config["METRICS_KEY"])),
         "components": {
             "schemas": schemas(declared_options(tuple(providers)), providers, max_prompt,
                                config["MAX_IMAGES_PER_REQUEST"]),
@@ -88,7 +89,7 @@ def document(config: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def paths(providers: list[str], keys_required: bool, admin: bool,
-          metrics: bool) -> dict[str, Any]:
+          metrics: bool, metrics_key: bool = False) -> dict[str, Any]:
     """The routes this server answers as configured: /admin only with admin keys, /metrics only
     when on, and a key required where premium keys are set."""
     keyed: list[dict[str, list[str]]] | None = (
@@ -180,8 +181,10 @@ def paths(providers: list[str], keys_required: bool, admin: bool,
                 security=[{"bearer": []}])},
         })
     if metrics:
-        routes["/metrics"] = {"get": operation("Prometheus metrics of the whole instance", {
-            200: text_answer("text/plain")})}
+        routes["/metrics"] = {"get": operation(
+            "Prometheus metrics of the whole instance",
+            {200: text_answer("text/plain"), **(errors(401) if metrics_key else {})},
+            security=[{"bearer": []}] if metrics_key else None)}
     return routes
 
 

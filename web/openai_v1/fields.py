@@ -114,7 +114,7 @@ def read_count(raw: Any, largest: int) -> int:
         raw = int(raw)  # JSON's 2.0 is the whole number 2
     try:
         count = int(raw) if not isinstance(raw, bool) else None
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # JSON's 1e400 is infinity
         count = None
     if count is None or not 1 <= count <= largest or str(raw).strip() != str(count):
         raise BadOption("invalid_n", f"n must be a whole number from 1 to {largest}", "n")

@@ -10,6 +10,7 @@ from werkzeug.datastructures import FileStorage
 
 from errors import BadImage, BadInput
 from service import RenderedImage
+from web.bodies import json_body
 from web.limits import generating_per_image, per_key_quota
 from web.openai_v1.blueprint import v1
 from web.openai_v1.fields import ImagesRequest, read_request
@@ -18,10 +19,10 @@ from web.responses import no_store, service
 
 def images_asked() -> int:
     """What a request costs against the rate limit: the images it asks for (1 if unreadable)."""
-    fields = request.get_json(silent=True) if request.is_json else request.form
+    fields = json_body() if request.is_json else request.form
     try:
         asked = int((fields or {}).get("n") or 1)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return 1
     return max(1, min(asked, current_app.config["MAX_IMAGES_PER_REQUEST"]))
 
@@ -30,7 +31,7 @@ def images_asked() -> int:
 @generating_per_image(images_asked)
 @per_key_quota
 def generations() -> Response:
-    fields = request.get_json(silent=True)
+    fields = json_body()
     if not isinstance(fields, dict):
         raise BadInput("The body must be a JSON object with at least a prompt")
     asked = read_request(fields, current_app.config)

@@ -1,0 +1,140 @@
+"""Issue 19, the third hardening round: what an attacker, a broken disk and a newcomer found on
+the newer surfaces (jobs, /v1, admin, metrics, the page), each through the real server."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+
+import pytest
+
+from tests.real_server import call, get, serve
+
+
+@pytest.fixture
+def server(image_dir, processes) -> str:
+    return serve(processes, image_dir, workers=2)
+
+
+def error_code(body: bytes) -> str:
+    answer = json.loads(body)
+    error = answer["error"]
+    return error["code"] if isinstance(error, dict) else answer["code"]
+
+
+# 3. TLS errors and text that cannot be encoded
+
+
+def test_a_tls_failure_is_the_upstreams_502_and_the_next_provider_draws(upstream, image_dir,
+                                                                        processes):
+    # An https URL answered by a plain-HTTP port: ssl.SSLError, whose reason is a str.
+    tls_url = upstream.url.replace("http://", "https://")
+    alone = serve(processes, image_dir, ARTPROXY_PROVIDER="magicstudio",
+                  ARTPROXY_MAGICSTUDIO_URL=tls_url)
+    status, _, body = get(alone + "/generate?p=fox")
+    assert (status, body["code"]) == (502, "upstream_unreachable")
+    with_fallback = serve(processes, image_dir.parent / "second", ARTPROXY_PROVIDER="magicstudio,offline",
+                          ARTPROXY_MAGICSTUDIO_URL=tls_url,
+                          ARTPROXY_STATE_DIR=str(image_dir.parent / "second-state"))
+    status, _, body = get(with_fallback + "/generate?p=fox")
+    assert (status, body["provider"]) == (200, "offline")
+    health = get(with_fallback + "/healthz")[2]
+    assert health["providers"]["magicstudio"]["failures_in_a_row"] == 1  # the breaker saw it
+
+
+@pytest.mark.parametrize("path, extra", [("/v1/images/generations", {}), ("/jobs", {})])
+def test_a_prompt_with_a_lone_surrogate_is_400(server, path, extra):
+    body = b'{"prompt": "a\\ud800b"}'
+    status, _, answer = call("POST", server + path, {"Content-Type": "application/json"}, body)
+    assert (status, error_code(answer)) == (400, "invalid_prompt")
+
+
+# 4. /metrics: labels from fixed sets, and a key
+
+
+def scrape_until(server: str, counted, seconds: float = 10) -> str:
+    """/metrics once ``counted(text)`` holds: each worker writes its counts every half second."""
+    give_up = time.monotonic() + seconds
+    while True:
+        text = call("GET", server + "/metrics")[2].decode()
+        if counted(text) or time.monotonic() > give_up:
+            return text
+        time.sleep(0.2)
+
+
+def other_methods(text: str) -> float:
+    return sum(float(value) for value in re.findall(
+        r'artproxy_http_requests_total\{[^}]*method="OTHER"[^}]*\} ([0-9.e+]+)', text))
+
+
+def test_made_up_methods_are_counted_as_other_not_as_new_series(server):
+    for number in range(40):
+        call(f"ZZMETHOD{chr(65 + number % 26)}{number}", server + "/")
+    text = scrape_until(server, lambda text: other_methods(text) >= 40)
+    assert other_methods(text) == 40
+    methods = set(re.findall(r'artproxy_http_requests_total\{[^}]*method="([^"]+)"', text))
+    assert methods <= {"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE",
+                       "CONNECT", "OTHER"}
+
+
+def test_a_405_is_counted_under_its_route(server):
+    assert call("POST", server + "/generate?p=x")[0] == 405
+    counted = re.compile(r'artproxy_http_requests_total\{method="POST",route="/generate",'
+                         r'status="405"\} 1\.0')
+    assert counted.search(scrape_until(server, counted.search))
+
+
+def test_the_metrics_key_is_asked_for(image_dir, processes):
+    base_url = serve(processes, image_dir, ARTPROXY_METRICS_KEY="scrape-me")
+    assert call("GET", base_url + "/metrics")[0] == 401
+    assert call("GET", base_url + "/metrics", {"Authorization": "Bearer wrong"})[0] == 401
+    status, _, text = call("GET", base_url + "/metrics", {"Authorization": "Bearer scrape-me"})
+    assert status == 200 and b"artproxy_http_requests_total" in text
+
+
+# 5. JSON bodies have a small limit of their own
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["with length", "chunked"])
+def test_a_json_body_over_a_mebibyte_is_413(server, chunked):
+    body = json.dumps({"prompt": "x", "padding": "y" * 2**21}).encode()
+    if chunked:
+        pieces = [body[start:start + 65536] for start in range(0, len(body), 65536)]
+        status, _, answer = call("POST", server + "/jobs", {"Content-Type": "application/json",
+                                                            "Transfer-Encoding": "chunked"},
+                                 iter(pieces), chunked=True)
+    else:
+        status, _, answer = call("POST", server + "/jobs", {"Content-Type": "application/json"},
+                                 body)
+    assert (status, error_code(answer)) == (413, "request_entity_too_large")
+
+
+def test_a_malformed_chunked_body_is_the_callers_400(server):
+    status, _, answer = call("POST", server + "/jobs", {"Content-Type": "application/json",
+                                                        "Transfer-Encoding": "chunked"},
+                             b"this is no chunk size\r\n" * 500)
+    assert (status, error_code(answer)) == (400, "bad_request")
+
+
+# 6. numbers that are not ASCII digits, infinity, and JSON nested too deeply
+
+
+@pytest.mark.parametrize("query", ["size=%C2%B2x64", "seed=%C2%B2", "size=64x%D9%A6%D9%A4"])
+def test_digits_that_are_not_ascii_are_400(server, query):
+    status, _, body = get(f"{server}/generate?p=x&{query}")
+    assert status == 400 and body["code"] in ("invalid_size", "invalid_seed")
+
+
+def test_an_infinite_n_is_400(server):
+    status, _, answer = call("POST", server + "/v1/images/generations",
+                             {"Content-Type": "application/json"}, b'{"prompt": "x", "n": 1e400}')
+    assert (status, error_code(answer)) == (400, "invalid_n")
+
+
+@pytest.mark.parametrize("path", ["/jobs", "/v1/images/generations"])
+def test_json_nested_too_deeply_is_400(server, path):
+    body = b"[" * 100_000 + b"]" * 100_000
+    status, _, answer = call("POST", server + path, {"Content-Type": "application/json"}, body)
+    assert (status, error_code(answer)) == (400, "bad_input")
+    assert get(server + "/")[0] == 200
