@@ -71,6 +71,13 @@ class Provider(Protocol):
 class UpstreamProvider(Provider, Protocol):
     """A provider that calls one upstream, chosen by its name in PROVIDERS."""
 
+    @property
+    def upstream(self) -> str:
+        """What the upstream is: its URL, and the model where one is set. Shared state about
+        it (its circuit breaker) is kept under this, so a corrected URL starts afresh and two
+        instances that call different upstreams never rest each other."""
+        ...
+
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> UpstreamProvider:
         """Build the provider from the app's settings (``app.config``)."""

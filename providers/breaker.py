@@ -1,13 +1,21 @@
 """A circuit breaker around a provider: skip an upstream that keeps failing, then try it again.
 
 After ``failures_to_open`` failures in a row the provider is skipped for ``cooldown_seconds``;
-then one trial call decides: success closes the breaker, failure opens it again. Its state
-lives in the deployment's shared counters (the same store as the rate limits: SQLite for one
-instance, Redis for several), so every worker process and instance sees the same breaker.
+then one trial call decides: success closes the breaker, failure opens it again. Only the
+upstream's own ill health is a failure: unreachable, 5xx, a timeout, a broken image. A call it
+refuses (4xx, 429) shows it well, whatever it thought of that one prompt: otherwise any client
+could rest the upstream for everyone with three prompts it rejects.
+
+Its state lives in the deployment's shared counters (the same store as the rate limits: SQLite
+for one instance, Redis for several), so every worker process and instance sees the same
+breaker, under a key made from what the upstream is (its URL and model), not the provider's
+name: instances that call different upstreams never rest each other, and a corrected URL
+starts afresh.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import time
@@ -15,7 +23,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from clock import Clock
-from errors import ProviderSkipped, UpstreamError
+from errors import ProviderSkipped, UpstreamBusy, UpstreamError, UpstreamRejected
 from generator_client import GeneratedImage, ImageOptions, Provider
 from storage import Counters
 
@@ -29,13 +37,14 @@ COUNTERS_RETRY_SECONDS = 5
 
 
 class CircuitBreaker(Provider):
-    def __init__(self, provider: Provider, counters: Counters, prefix: str, failures_to_open: int,
-                 cooldown_seconds: float, trial_seconds: float,
+    def __init__(self, provider: Provider, upstream: str, counters: Counters, prefix: str,
+                 failures_to_open: int, cooldown_seconds: float, trial_seconds: float,
                  clock: Clock = time.time):
         self.provider = provider
         self.name = provider.name
         self.counters = counters
-        self.key = f"{prefix}breaker:{provider.name}:"
+        upstream_id = hashlib.sha256(upstream.encode("utf-8")).hexdigest()[:32]
+        self.key = f"{prefix}breaker:{upstream_id}:"
         self.failures_to_open = failures_to_open
         self.cooldown_seconds = cooldown_seconds
         self.trial_seconds = trial_seconds  # how long one trial call may take before another
@@ -48,6 +57,9 @@ class CircuitBreaker(Provider):
             raise ProviderSkipped(self.name, max(1, math.ceil(resting)))
         try:
             generated = self.provider.generate(prompt, options)
+        except (UpstreamRejected, UpstreamBusy):
+            self._safely(self._record_success, None)  # it answered: it is well
+            raise
         except UpstreamError:
             self._safely(self._record_failure, None)
             raise

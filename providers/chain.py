@@ -57,7 +57,8 @@ def create_chain(config: Mapping[str, Any], counters: Counters, clock: Clock,
         if isinstance(bare, Editor):
             editors[name] = bare
         breaker = CircuitBreaker(
-            CheckedImages(bare, config["MAX_IMAGE_PIXELS"]), counters, config["REDIS_PREFIX"],
+            CheckedImages(bare, config["MAX_IMAGE_PIXELS"]), bare.upstream, counters,
+            config["REDIS_PREFIX"],
             failures_to_open=config["PROVIDER_FAILURES"],
             cooldown_seconds=config["PROVIDER_COOLDOWN"],
             trial_seconds=config["UPSTREAM_TIMEOUT"] + 5, clock=clock)

@@ -47,6 +47,10 @@ class MagicStudioProvider(UpstreamProvider):
         self.max_bytes = max_bytes
         self.session = new_session(url)
 
+    @property
+    def upstream(self) -> str:
+        return self.url
+
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> MagicStudioProvider:
         return cls(

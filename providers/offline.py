@@ -29,6 +29,10 @@ class OfflineProvider(UpstreamProvider):
     def __init__(self, delay_seconds: float = 0.0):
         self.delay_seconds = delay_seconds
 
+    @property
+    def upstream(self) -> str:
+        return "offline"  # no network: the same painter everywhere
+
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> OfflineProvider:
         return cls(config["OFFLINE_DELAY"])

@@ -41,10 +41,15 @@ class OpenAIProvider(UpstreamProvider, Editor):
                  read_timeout: float, max_bytes: int):
         self.model = model
         self.max_bytes = max_bytes
+        self.base_url = base_url
         # No SDK retries: fallback and the breaker decide what happens after a failure.
         self.client = openai.OpenAI(
             api_key=api_key, base_url=base_url, max_retries=0,
             timeout=openai.Timeout(read_timeout, connect=connect_timeout))
+
+    @property
+    def upstream(self) -> str:
+        return f"{self.base_url} model={self.model}"
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> OpenAIProvider:

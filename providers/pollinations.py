@@ -33,6 +33,10 @@ class PollinationsProvider(UpstreamProvider):
         self.max_bytes = max_bytes
         self.session = new_session(url)
 
+    @property
+    def upstream(self) -> str:
+        return f"{self.url} model={self.model}"
+
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> PollinationsProvider:
         return cls(config["POLLINATIONS_URL"], config["POLLINATIONS_MODEL"],

@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from testing.fake_upstream import Answer, FakeUpstream
 from tests.real_server import call, get, serve
 
 
@@ -138,3 +139,44 @@ def test_json_nested_too_deeply_is_400(server, path):
     status, _, answer = call("POST", server + path, {"Content-Type": "application/json"}, body)
     assert (status, error_code(answer)) == (400, "bad_input")
     assert get(server + "/")[0] == 200
+
+
+# 2. Only the upstream's ill health opens its breaker, and the breaker is the upstream's
+
+
+def test_prompts_the_upstream_refuses_never_rest_it(upstream, image_dir, processes):
+    upstream.default_answer = Answer(status=422, body=b'{"detail": "not this prompt"}',
+                                     headers={"Content-Type": "application/json"})
+    base_url = serve(processes, image_dir, ARTPROXY_PROVIDER="magicstudio",
+                     ARTPROXY_MAGICSTUDIO_URL=upstream.url, ARTPROXY_PROVIDER_FAILURES="3")
+    for number in range(6):
+        status, _, body = get(f"{base_url}/generate?p=forbidden+{number}")
+        assert (status, body["code"]) == (502, "upstream_rejected")
+    upstream.default_answer = Answer()
+    assert get(base_url + "/generate?p=fine")[0] == 200  # nobody else was turned away
+    state = get(base_url + "/healthz")[2]["providers"]["magicstudio"]
+    assert state == {"state": "closed", "failures_in_a_row": 0}
+
+
+def test_a_breaker_belongs_to_the_upstreams_address_not_the_providers_name(
+        upstream, image_dir, processes):
+    state = str(image_dir.parent / "shared-state")  # two instances, one state folder
+    upstream.default_answer = Answer(status=500)
+    with FakeUpstream() as healthy:
+        broken_url, healthy_url = upstream.url, healthy.url
+        failing = serve(processes, image_dir, ARTPROXY_PROVIDER="magicstudio",
+                        ARTPROXY_MAGICSTUDIO_URL=broken_url, ARTPROXY_STATE_DIR=state)
+        for _ in range(3):
+            assert get(failing + "/generate?p=x")[0] == 502
+        assert get(failing + "/generate?p=x")[2]["code"] == "upstream_resting"
+        # Another instance on the same folder, calling another upstream, is not resting.
+        other = serve(processes, image_dir.parent / "other", ARTPROXY_PROVIDER="magicstudio",
+                      ARTPROXY_MAGICSTUDIO_URL=healthy_url, ARTPROXY_STATE_DIR=state)
+        assert get(other + "/generate?p=x")[0] == 200
+        assert get(other + "/healthz")[2]["providers"]["magicstudio"]["state"] == "closed"
+        # The first instance restarted with its URL corrected starts afresh.
+        processes[0].terminate()
+        processes[0].wait(timeout=30)
+        corrected = serve(processes, image_dir, ARTPROXY_PROVIDER="magicstudio",
+                          ARTPROXY_MAGICSTUDIO_URL=healthy_url, ARTPROXY_STATE_DIR=state)
+        assert get(corrected + "/generate?p=x")[0] == 200
