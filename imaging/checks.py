@@ -43,6 +43,15 @@ def open_checked(data: bytes, max_pixels: int) -> Image.Image:
     return image
 
 
+def declared_pixels(data: bytes) -> int:
+    """How many pixels ``data`` says it holds, from its header alone; 0 if it has none."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return image.width * image.height
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        return 0
+
+
 def png_from_upstream(data: bytes, image: Image.Image) -> bytes:
     """The upstream's ``data`` (already decoded and checked as ``image``) as a PNG.
 

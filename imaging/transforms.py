@@ -31,7 +31,7 @@ def make_transparent(image: Image.Image) -> Image.Image:
     near_white = darkest.point(lambda value: 255 if value >= NEAR_WHITE else 0)
     background = border_connected(near_white)
     # Take in the anti-aliased rim around the background, where the ramp below decides.
-    rim = background.filter(ImageFilter.MaxFilter(5))
+    rim = dilate(background, 2)
     span = CLEAR_FROM - OPAQUE_UP_TO
     ramp = darkest.point(lambda value: 0 if value >= CLEAR_FROM else 255 if value <= OPAQUE_UP_TO
                          else round((CLEAR_FROM - value) * 255 / span))
@@ -54,5 +54,13 @@ def border_connected(mask: Image.Image) -> Image.Image:
     # The coarse copy misses white next to the subject; grow back into it at full resolution,
     # never past a pixel that is not white.
     for _ in range(scale + 1):
-        region = ImageChops.multiply(region.filter(ImageFilter.MaxFilter(3)), mask)
+        region = ImageChops.multiply(dilate(region, 1), mask)
     return region
+
+
+def dilate(mask: Image.Image, radius: int) -> Image.Image:
+    """A 0/255 ``mask`` grown by ``radius`` pixels each way: what MaxFilter(2 * radius + 1)
+    gives, pixel for pixel. A box mean is above 0 exactly where the window holds a 255, and
+    Pillow's box blur lets go of the GIL (its rank filter does not: 190 ms at 2048x2048 during
+    which a gevent worker answered nobody) and is five times as fast."""
+    return mask.filter(ImageFilter.BoxBlur(radius)).point(lambda value: 255 if value else 0)

@@ -4,8 +4,11 @@ fallback chain moves on to the next provider."""
 
 from __future__ import annotations
 
+from PIL import Image
+
 from generator_client import GeneratedImage, ImageOptions, Provider
-from imaging import open_checked
+from imaging import declared_pixels, open_checked
+from os_threads import INLINE_PIXELS, in_os_thread
 
 
 class CheckedImages(Provider):
@@ -16,5 +19,10 @@ class CheckedImages(Provider):
 
     def generate(self, prompt: str, options: ImageOptions) -> GeneratedImage:
         generated = self.provider.generate(prompt, options)
-        image = open_checked(generated.data, self.max_pixels)  # BadUpstreamImage if not
+        def decoded() -> Image.Image:
+            return open_checked(generated.data, self.max_pixels)  # BadUpstreamImage if not
+
+        # A large picture is decoded off the gevent loop (os_threads.py).
+        heavy = declared_pixels(generated.data) > INLINE_PIXELS
+        image = in_os_thread(decoded) if heavy else decoded()
         return GeneratedImage(data=generated.data, provider=generated.provider, image=image)

@@ -17,6 +17,7 @@ from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
 from generator_client import GeneratedImage, ImageOptions, UpstreamProvider
 from imaging import to_png
+from os_threads import in_os_thread
 
 SIZE = 512
 RIDGE_LAYERS = 4
@@ -41,8 +42,8 @@ class OfflineProvider(UpstreamProvider):
         if self.delay_seconds:
             time.sleep(self.delay_seconds)  # as long as a real upstream, so progress shows
         width, height = options.size or (SIZE, SIZE)
-        picture = paint_landscape(prompt, width, height, options.seed)
-        return GeneratedImage(data=to_png(picture), provider=self.name)
+        painted = in_os_thread(lambda: to_png(paint_landscape(prompt, width, height, options.seed)))
+        return GeneratedImage(data=painted, provider=self.name)
 
 
 def paint_landscape(prompt: str, width: int = SIZE, height: int = SIZE,

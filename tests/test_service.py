@@ -51,3 +51,25 @@ def test_edit_many_redraws_only_the_region_of_each(make_app):
         image = decoded(picture.data).convert("RGB")
         assert image.getpixel((48, 32)) == (20, 160, 40)  # kept
         assert image.getpixel((16, 32)) != (20, 160, 40)  # drawn
+
+
+def test_an_edit_of_a_large_image_is_drawn_within_the_largest_side(make_app):
+    service = service_of(make_app)
+    asked = []
+    drawing = service.provider
+
+    class Recording:
+        name = "offline"
+
+        def generate(self, prompt, options):
+            asked.append(options.size)
+            return drawing.generate(prompt, options)
+
+    service.provider = Recording()
+    large = Image.new("RGBA", (4096, 3072), (20, 160, 40, 255))
+    large.paste((0, 0, 0, 0), (0, 0, 2048, 3072))
+    buffer = io.BytesIO()
+    large.save(buffer, format="PNG")
+    edited = service.edit_many("a sunset", buffer.getvalue(), None, ImageOptions(), 2)
+    assert asked == [(2048, 1536), (2048, 1536)]
+    assert {(picture.width, picture.height) for picture in edited} == {(2048, 1536)}

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from errors import BadImage
-from imaging.edits import open_editable, region_to_redraw
+from imaging.edits import open_editable, region_to_redraw, within_side
 
 
 def encoded(image: Image.Image, image_format: str) -> bytes:
@@ -64,3 +64,15 @@ def test_an_image_that_cannot_be_edited_is_a_bad_image_naming_the_field(data, wo
 @pytest.mark.parametrize("image_format", ["PNG", "JPEG", "WEBP"])
 def test_png_jpeg_and_webp_can_be_edited(image_format):
     assert opened(Image.new("RGB", (10, 10)), image_format).size == (10, 10)
+
+
+def test_a_large_image_is_edited_within_the_largest_side_its_region_all_or_nothing():
+    image = Image.new("RGBA", (4000, 1000), (10, 20, 30, 255))
+    region = Image.new("L", (4000, 1000), 0)
+    region.paste(255, (1000, 0, 2000, 1000))
+    smaller, smaller_region = within_side(image, region, 2048)
+    assert smaller.size == smaller_region.size == (2048, 512) and smaller.mode == "RGBA"
+    assert sorted(color for _, color in smaller_region.getcolors()) == [0, 255]
+    assert smaller_region.getbbox() == (512, 0, 1024, 512)
+    same, same_region = within_side(Image.new("RGB", (64, 64)), Image.new("L", (64, 64)), 2048)
+    assert same.size == (64, 64) and same.mode == "RGBA"

@@ -54,3 +54,19 @@ def test_fit_crops_to_the_aspect_then_resizes_exactly():
 def test_fit_keeps_an_image_already_the_right_size():
     image = Image.new("RGB", (64, 48))
     assert fit(image, (64, 48)) is image
+
+
+def test_dilate_is_maxfilter_pixel_for_pixel():
+    import random
+
+    from PIL import ImageFilter
+
+    from imaging.transforms import dilate
+
+    chosen = random.Random(7)
+    mask = Image.new("L", (97, 61), 0)
+    for _ in range(300):
+        mask.putpixel((chosen.randrange(97), chosen.randrange(61)), 255)
+    for radius in (1, 2):
+        expected = mask.filter(ImageFilter.MaxFilter(2 * radius + 1))
+        assert dilate(mask, radius).tobytes() == expected.tobytes()

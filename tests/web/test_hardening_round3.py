@@ -3,11 +3,15 @@ the newer surfaces (jobs, /v1, admin, metrics, the page), each through the real 
 
 from __future__ import annotations
 
+import http.client
+import io
 import json
 import re
+import threading
 import time
 
 import pytest
+from PIL import Image
 
 from testing.fake_upstream import Answer, FakeUpstream
 from tests.real_server import call, get, serve
@@ -180,3 +184,52 @@ def test_a_breaker_belongs_to_the_upstreams_address_not_the_providers_name(
         corrected = serve(processes, image_dir, ARTPROXY_PROVIDER="magicstudio",
                           ARTPROXY_MAGICSTUDIO_URL=healthy_url, ARTPROXY_STATE_DIR=state)
         assert get(corrected + "/generate?p=x")[0] == 200
+
+
+# 1. An edit costs what a generation of its size costs, and the worker answers meanwhile
+
+
+def test_a_huge_edit_is_drawn_within_2048_and_the_worker_answers_others_meanwhile(
+        image_dir, processes):
+    base_url = serve(processes, image_dir, workers=1)  # one worker: GET / shares it
+    picture = Image.new("RGBA", (4096, 4096), (30, 120, 200, 255))
+    picture.paste((0, 0, 0, 0), (1000, 1000, 3000, 3000))
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    body, content_type = multipart(image=("big.png", buffer.getvalue()), prompt="a red sun",
+                                   n="4", background="transparent")
+    answered: dict = {}
+
+    def edit() -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", int(base_url.rsplit(":", 1)[1]),
+                                                timeout=300)
+        connection.request("POST", "/v1/images/edits", body, {"Content-Type": content_type})
+        response = connection.getresponse()
+        answered.update(status=response.status, body=json.loads(response.read()))
+
+    editing = threading.Thread(target=edit)
+    editing.start()
+    waits = []
+    while editing.is_alive():
+        started = time.monotonic()
+        assert get(base_url + "/", timeout=60)[0] == 200
+        waits.append(time.monotonic() - started)
+        time.sleep(0.05)
+    assert answered["status"] == 200 and answered["body"]["size"] == "2048x2048"
+    assert len(answered["body"]["data"]) == 4
+    assert len(waits) >= 3 and max(waits) < 1.5, waits  # it waited the whole edit before
+
+
+def multipart(**fields) -> tuple[bytes, str]:
+    boundary = "artproxy-test-boundary"
+    parts = []
+    for name, value in fields.items():
+        if isinstance(value, tuple):
+            filename, data = value
+            head = (f'Content-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
+                    "Content-Type: application/octet-stream\r\n")
+        else:
+            head, data = f'Content-Disposition: form-data; name="{name}"\r\n', value.encode()
+        parts.append(f"--{boundary}\r\n{head}\r\n".encode() + data + b"\r\n")
+    return b"".join(parts) + f"--{boundary}--\r\n".encode(), \
+        f"multipart/form-data; boundary={boundary}"
