@@ -228,6 +228,10 @@ SETTINGS: tuple[Setting, ...] = (
             secret=True),
     Setting("REDIS_PREFIX", "artproxy:", str,
             "Start of every Redis key artproxy writes, so several services can share one Redis."),
+    Setting("AUTH_FAILURE_LIMIT", "20/minute", rate_limit,
+            "Wrong keys one client may present on keyed routes (`/image`, `/jobs`, `/v1`, "
+            "`/quota`, `/admin`, `/metrics`) before every key it sends is refused with 429 "
+            "until the window ends; empty is no limit."),
     Setting("RATE_LIMIT", "", rate_limit,
             "Requests per client IP on `/generate` and `/image`, e.g. `30/minute`; empty is off."),
     Setting("CLIENT_TIMEOUT", 20.0, positive_float,

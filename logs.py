@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import time
 
 from clock import iso_time
 
@@ -79,3 +80,24 @@ def gunicorn_json_config() -> dict:
         "filters": {"request_id": {"()": "logs.WithRequestId"}},
         "formatters": {"json": {"()": "logs.JsonFormatter"}},
     }
+
+
+class Occasionally:
+    """A logger that says a thing at most once per ``every_seconds`` (per message), and how many
+    times it held back: a fault that lasts (a state folder gone read-only, Redis down) is one
+    line a minute, not one per request or per poll."""
+
+    def __init__(self, logger: logging.Logger, every_seconds: float):
+        self.logger = logger
+        self.every_seconds = every_seconds
+        self._last: dict[str, tuple[float, int]] = {}  # message -> (when said, held back since)
+
+    def warning(self, message: str, *args: object) -> None:
+        now = time.monotonic()
+        said_at, held_back = self._last.get(message, (float("-inf"), 0))
+        if now - said_at < self.every_seconds:
+            self._last[message] = (said_at, held_back + 1)
+            return
+        self._last[message] = (now, 0)
+        suffix = f" (and {held_back} more like it)" if held_back else ""
+        self.logger.warning(message + suffix, *args)

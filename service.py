@@ -62,6 +62,8 @@ class ImageService:
     clock: Clock = field(default=time.time)
     breakers: list[CircuitBreaker] = field(default_factory=list)  # one per provider, for /healthz
     editors: dict[str, Editor] = field(default_factory=dict)  # providers that edit natively
+    # What every process of the deployment counts in (limits, breakers); None in bare tests.
+    counters: Storage | None = None
     secret_key: str = field(default_factory=lambda: secrets.token_hex(32), repr=False)
 
     @classmethod
@@ -76,6 +78,7 @@ class ImageService:
             provider=chain.provider,
             breakers=chain.breakers,
             editors=chain.editors,
+            counters=counters,
             store=store,
             image_ttl_seconds=config["IMAGE_TTL"],
             max_image_pixels=config["MAX_IMAGE_PIXELS"],

@@ -51,7 +51,7 @@ def init_app(app: Flask) -> None:
         app.register_blueprint(blueprint)
     # An edit uploads an image and a mask, each within the upstream's byte limit.
     app.config["MAX_CONTENT_LENGTH"] = 2 * app.config["MAX_UPSTREAM_BYTES"] + 2**20
-    access.init_app(app)
+    access.init_app(app, service.counters)
     bodies.init_app(app)
     limits.init_app(app, service.store.limits_storage())
     app.after_request(add_security_headers)

@@ -10,7 +10,7 @@ from flask.typing import ResponseReturnValue
 
 from clock import iso_time
 from errors import ImageNotFound, Unauthorized
-from web.access import any_key_matches, presented_key
+from web.access import check_key
 from web.limits import unlimited
 from web.responses import no_store, service
 
@@ -22,8 +22,7 @@ def admins_only() -> None:
     keys = current_app.config["ADMIN_KEYS"]
     if not keys:
         abort(404)
-    if not any_key_matches(presented_key(), keys):
-        raise Unauthorized("An admin key is required: send 'Authorization: Bearer <key>'")
+    check_key(keys, Unauthorized("An admin key is required: send 'Authorization: Bearer <key>'"))
 
 
 @admin.get("/images")

@@ -28,7 +28,7 @@ from werkzeug.routing import Map
 from errors import Unauthorized
 from logs import REQUEST_ID
 from metrics import Metrics
-from web.access import any_key_matches, presented_key
+from web.access import check_key
 from web.fast_path import image_name
 from web.limits import unlimited
 
@@ -128,8 +128,9 @@ def metrics_page() -> Response:
     if not metrics.enabled:
         raise NotFound("Metrics are off (ARTPROXY_METRICS=false)")
     key = current_app.config["METRICS_KEY"]
-    if key and not any_key_matches(presented_key(), (key,)):
-        raise Unauthorized("The metrics key is required: send 'Authorization: Bearer <key>'")
+    if key:
+        check_key((key,), Unauthorized("The metrics key is required: send "
+                                       "'Authorization: Bearer <key>'"))
     body, content_type = metrics.exposition()
     response = Response(body, content_type=content_type)
     response.headers["Cache-Control"] = "no-store"

@@ -233,3 +233,31 @@ def multipart(**fields) -> tuple[bytes, str]:
         parts.append(f"--{boundary}\r\n{head}\r\n".encode() + data + b"\r\n")
     return b"".join(parts) + f"--{boundary}--\r\n".encode(), \
         f"multipart/form-data; boundary={boundary}"
+
+
+# 8. Wrong keys are limited per client, on every keyed route
+
+
+def test_wrong_keys_are_limited_per_client_on_every_keyed_route(image_dir, processes):
+    base_url = serve(processes, image_dir, ARTPROXY_PREMIUM_KEYS="premium",
+                     ARTPROXY_ADMIN_KEYS="boss", ARTPROXY_METRICS_KEY="scrape",
+                     ARTPROXY_AUTH_FAILURE_LIMIT="12/minute", ARTPROXY_TRUSTED_PROXIES="1")
+    guesser = {"X-Forwarded-For": "203.0.113.7"}
+    routes = [("GET", "/admin/images"), ("GET", "/quota"), ("GET", "/v1/models"),
+              ("GET", "/metrics")]
+    for number in range(12):  # spread over both workers and four routes: one budget
+        method, path = routes[number % 4]
+        status = call(method, base_url + path, {**guesser, "Authorization": f"Bearer no{number}"})[0]
+        assert status == 401
+    status, headers, body = call("GET", base_url + "/admin/images",
+                                 {**guesser, "Authorization": "Bearer boss"})
+    assert (status, error_code(body)) == (429, "rate_limited")  # even the right key now
+    assert 1 <= int(headers["Retry-After"]) <= 60
+    assert call("GET", base_url + "/v1/models", {**guesser, "Authorization": "Bearer x"})[0] == 429
+    # Another client is not affected, and asking without a key is no guess.
+    other = {"X-Forwarded-For": "198.51.100.2"}
+    assert call("GET", base_url + "/admin/images", {**other, "Authorization": "Bearer boss"})[0] == 200
+    assert call("GET", base_url + "/quota", other)[0] == 401
+    for _ in range(15):
+        assert call("GET", base_url + "/quota", other)[0] == 401
+    assert call("GET", base_url + "/quota", {**other, "Authorization": "Bearer premium"})[0] == 200
