@@ -6,6 +6,7 @@ The README's configuration table is printed from ``SETTINGS`` by ``python config
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,6 +135,17 @@ def cors_origins(raw: str) -> tuple[str, ...]:
     return origins
 
 
+def public_url(raw: str) -> str:
+    """Empty, or one exact origin such as https://art.example.com."""
+    value = raw.strip()
+    if not value:
+        return ""
+    origins = cors_origins(value) if value != "*" else ()
+    if len(origins) != 1:
+        raise ValueError("must be one address like https://art.example.com")
+    return origins[0]
+
+
 @dataclass(frozen=True)
 class Setting:
     name: str
@@ -200,6 +212,10 @@ SETTINGS: tuple[Setting, ...] = (
             "`python main.py worker` process with Redis."),
     Setting("MAX_QUEUED_JOBS", 1000, positive_int,
             "Jobs that may wait to run; beyond it `POST /jobs` answers 503 with Retry-After."),
+    Setting("MAX_JOBS_PER_CLIENT", 10, positive_int,
+            "Jobs one client (its address, or its key when keys are set) may have queued or "
+            "running at once; beyond it `POST /jobs` answers 429, and other clients are not "
+            "affected."),
     Setting("JOB_TIMEOUT", None, optional_seconds,
             "Seconds a job may run before it is stopped and failed; empty: UPSTREAM_TIMEOUT for "
             "each provider in PROVIDER, plus 30."),
@@ -209,6 +225,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("CORS_ORIGINS", (), cors_origins,
             "Comma-separated exact origins allowed to call the API from a browser; `*` allows any; "
             "empty allows none."),
+    Setting("PUBLIC_URL", "", public_url,
+            "The address people reach artproxy at by name, e.g. `https://art.example.com`: its "
+            "own pages call it from there. Addresses by number and `localhost` need no setting; "
+            "another name is taken for a stranger's (DNS rebinding)."),
     Setting("PREMIUM_KEYS", (), comma_list,
             "Comma-separated API keys for `/image`; empty leaves `/image` open to everyone.",
             secret=True),
@@ -292,6 +312,24 @@ def parse_setting(setting: Setting, raw: str, variable: str) -> Any:
         if setting.secret:  # the parser's message may quote the value
             raise ConfigError(f"{variable} is not valid (value hidden)") from None
         raise ConfigError(f"{variable}={raw!r} is not valid: {error}") from None
+
+
+def check_state_folder(settings: Mapping[str, Any]) -> None:
+    """ConfigError unless STATE_DIR, where file storage keeps what an instance's processes
+    share (rate-limit counters, jobs), can be made and written: a folder that could not turned
+    the limits off and failed every job while /healthz said ready. For startup only (main.py,
+    gunicorn's master); at run time /healthz answers for it."""
+    if settings["STORAGE"] != "file":
+        return
+    folder = project_path(settings["STATE_DIR"])
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-") as probe:
+            probe.write(b"artproxy")
+            probe.flush()
+    except OSError as error:
+        raise ConfigError(f"ARTPROXY_STATE_DIR={settings['STATE_DIR']!r} cannot be written: "
+                          f"{error.strerror or error}") from None
 
 
 def job_timeout_seconds(settings: Mapping[str, Any]) -> float:

@@ -25,15 +25,12 @@
         ├── ProviderSkipped       503 upstream_resting
         └── UpstreamTimeout       504 upstream_timeout
 
-The domain raises these with ``raise ... from cause`` so logs keep what really failed; the web
-layer renders them (web/errors.py) and never shows the cause to the caller. No Flask here.
+The domain raises these with ``raise ... from cause`` so logs keep what really failed
+(logs.log_failure); the web layer renders them (web/errors.py) and never shows the cause to the
+caller. No Flask here, and no import of artproxy's own.
 """
 
 from __future__ import annotations
-
-import logging
-
-log = logging.getLogger("artproxy")
 
 
 class ArtproxyError(Exception):
@@ -43,6 +40,7 @@ class ArtproxyError(Exception):
     code = "internal_error"
     message = "Internal server error"
     retry_after_seconds: int | None = None  # set by failures the caller should retry later
+    said_once_a_minute = False  # True for a refusal that repeats on every request while it lasts
 
     def __init__(self, message: str | None = None):
         super().__init__(message or self.message)
@@ -52,16 +50,6 @@ class ArtproxyError(Exception):
         if self.retry_after_seconds is None:
             return {}
         return {"Retry-After": str(self.retry_after_seconds)}
-
-
-def log_failure(error: ArtproxyError, where: str) -> None:
-    """Failures that are ours or the upstream's are logged with their cause; the caller's are
-    not."""
-    if error.status_code < 500:
-        return
-    cause = error.__cause__
-    detail = f" (cause: {type(cause).__name__}: {cause})" if cause else ""
-    log.warning("%s -> %d %s: %s%s", where, error.status_code, error.code, error.message, detail)
 
 
 class BadInput(ArtproxyError):
@@ -159,6 +147,7 @@ class ServerBusy(ArtproxyError):
 class QueueFull(ArtproxyError):
     status_code = 503
     code = "queue_full"
+    said_once_a_minute = True
     message = "Too many jobs are waiting (ARTPROXY_MAX_QUEUED_JOBS); try again shortly"
     retry_after_seconds = 10
 

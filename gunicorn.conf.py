@@ -13,6 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from capacity import connections_per_worker, raise_open_file_limit  # noqa: E402
 from config import (  # noqa: E402
     ConfigError,
+    check_state_folder,
     load,
     load_env_file,
     server_address,
@@ -28,6 +29,7 @@ try:
     # Names and required settings only: the master must not import the app's modules (each
     # gevent worker patches the standard library first).
     check_providers(_settings)
+    check_state_folder(_settings)
 except ConfigError as _error:  # `gunicorn main:app` with a bad setting: one line, as main.py does
     print(f"artproxy: {_error}", file=sys.stderr)
     sys.exit(2)

@@ -1,4 +1,6 @@
-"""Log lines that say which request they belong to, as text or as one JSON object per line.
+"""Log lines that say which request they belong to, as text or as one JSON object per line;
+what a failure's line says (log_failure: its cause by type, never a prompt); and faults that
+last, said once a minute (Occasionally).
 
 The request id (web/observability.py sets it for each request) lives in a context variable,
 which gevent keeps apart per greenlet, so each log line carries its own request's id.
@@ -12,7 +14,9 @@ import logging
 import time
 
 from clock import iso_time
+from errors import ArtproxyError
 
+log = logging.getLogger("artproxy")
 REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("artproxy_request_id",
                                                                         default=None)
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"
@@ -101,3 +105,35 @@ class Occasionally:
         self._last[message] = (now, 0)
         suffix = f" (and {held_back} more like it)" if held_back else ""
         self.logger.warning(message + suffix, *args)
+
+
+quietly = Occasionally(log, every_seconds=60)
+
+
+def log_failure(error: ArtproxyError, where: str) -> None:
+    """Failures that are ours or the upstream's are logged with their cause; the caller's are
+    not. A refusal that can come on every request while it lasts (a full queue) is said once a
+    minute."""
+    if error.status_code < 500:
+        return
+    cause = error.__cause__
+    detail = f" (cause: {described(cause)})" if cause else ""
+    say = quietly.warning if error.said_once_a_minute else log.warning
+    say("%s -> %d %s: %s%s", where, error.status_code, error.code, error.message, detail)
+
+
+def described(cause: BaseException) -> str:
+    """What failed, by the types of the exceptions it wraps and the system's own words; never
+    their messages, which for a transport error hold the upstream URL, and in it a prompt."""
+    names: list[str] = []
+    current: object = cause
+    while isinstance(current, BaseException) and len(names) < 6:
+        name = type(current).__name__
+        if isinstance(current, OSError) and current.strerror:
+            name += f" ({current.strerror})"
+        names.append(name)
+        wrapped = [getattr(current, "reason", None), current.__cause__, current.__context__,
+                   *current.args]
+        current = next((inner for inner in wrapped if isinstance(inner, BaseException)
+                        and type(inner).__name__ not in names), None)
+    return " <- ".join(names)

@@ -10,6 +10,7 @@ import argparse
 import ipaddress
 import logging
 import os
+import socket
 import sys
 import time
 from collections.abc import Mapping
@@ -83,11 +84,15 @@ def main(argv: list[str] | None = None) -> int:
     arguments = parser.parse_args(argv)
     config.load_env_file(PROJECT_DIR / ".env")
     try:
-        logs.configure(config.load(os.environ)["LOG_FORMAT"])
+        settings = config.load(os.environ)
+        logs.configure(settings["LOG_FORMAT"])
+        # Checked once, before any worker starts: a worker that found the disk full when it
+        # (re)started must answer 503s, not fail to boot and stop the whole server.
+        config.check_state_folder(settings)
         if arguments.debug:
             return run_debug_server(*config.server_address(os.environ))
         if arguments.command != "worker":  # a worker listens on no port
-            config.server_address(os.environ)
+            check_port_free(*config.server_address(os.environ))
         # Fail here, readably, on a bad setting.
         checked = create_app({"SWEEP_ENABLED": False, "RUN_JOBS": False})
         if arguments.command == "worker":
@@ -104,6 +109,18 @@ def main(argv: list[str] | None = None) -> int:
     os.execv(sys.executable, [sys.executable, "-m", "gunicorn", "--config",
                               str(PROJECT_DIR / "gunicorn.conf.py"), "--chdir", str(PROJECT_DIR),
                               "main:app"])
+
+
+def check_port_free(host: str, port: int) -> None:
+    """ConfigError if the address is taken, in one line, rather than gunicorn's dozen."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn binds
+        try:
+            probe.bind((host.strip("[]"), port))
+        except OSError as error:
+            raise config.ConfigError(f"cannot listen on {host}:{port}: "
+                                     f"{error.strerror or error}") from None
 
 
 def run_debug_server(host: str, port: int) -> int:

@@ -14,14 +14,17 @@ What a job does (jobs/task.py) is the same for both: what ``GET /image`` does, i
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
+import socket
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import plugins
-from errors import ArtproxyError
+from errors import ArtproxyError, RateLimited
 from generator_client import ImageOptions
 
 if TYPE_CHECKING:
@@ -33,6 +36,9 @@ STATUSES = (QUEUED, RUNNING, DONE, FAILED)
 ID_PATTERN = re.compile(r"[0-9a-f]{32}")
 # A job no runner has taken after an hour is dropped: its caller has long given up.
 QUEUED_JOB_TTL_SECONDS = 3600
+HOST = socket.gethostname()  # with a pid, says which process of this machine runs a job
+# When a client over its job limit may try again: a job takes seconds to a minute.
+TOO_MANY_JOBS_RETRY_SECONDS = 5
 
 QUEUES: dict[str, str] = {
     "file": "jobs.local_queue:LocalJobQueue",
@@ -66,8 +72,10 @@ class JobState:
 
 
 class JobQueue(Protocol):
-    def submit(self, request: JobRequest) -> JobState:
-        """Queue a job; QueueFull beyond ARTPROXY_MAX_QUEUED_JOBS, StorageUnavailable."""
+    def submit(self, request: JobRequest, client: str) -> JobState:
+        """Queue a job for ``client`` (who asked, hashed); QueueFull beyond
+        ARTPROXY_MAX_QUEUED_JOBS, RateLimited beyond ARTPROXY_MAX_JOBS_PER_CLIENT of the
+        client's queued or running, StorageUnavailable."""
         ...
 
     def get(self, job_id: str) -> JobState | None:
@@ -79,7 +87,11 @@ class JobQueue(Protocol):
         """How many jobs are in each status now (for the metrics)."""
         ...
 
-    def runners(self) -> dict:
+    def check(self) -> None:
+        """Return if jobs can be queued and recorded now; StorageUnavailable if not."""
+        ...
+
+    def runners(self) -> dict[str, Any]:
         """Who runs the jobs (and with RQ how many workers listen), for /healthz."""
         ...
 
@@ -94,8 +106,31 @@ def create_queue(config: Mapping[str, Any], service: ImageService) -> JobQueue:
     return queue
 
 
+def process_is_gone(pid: int) -> bool:
+    """True if no process ``pid`` runs on this machine (one of another user's does). A killed
+    process whose parent died too stays a zombie until something reaps it: gone as well."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False  # no /proc here: it exists
+    return state in ("Z", "X")
+
+
 def new_job_id() -> str:
     return secrets.token_hex(16)
+
+
+def too_many_jobs(largest: int) -> RateLimited:
+    """A client with ``largest`` jobs queued or running may queue no more for now."""
+    return RateLimited(TOO_MANY_JOBS_RETRY_SECONDS,
+                       f"This client has {largest} jobs queued or running "
+                       "(ARTPROXY_MAX_JOBS_PER_CLIENT); create more when one has ended")
 
 
 def error_record(error: ArtproxyError) -> dict[str, Any]:

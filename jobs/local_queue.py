@@ -12,9 +12,9 @@ from failed to done.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
-import socket
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping
@@ -33,6 +33,7 @@ from errors import (
 from jobs import (
     DONE,
     FAILED,
+    HOST,
     ID_PATTERN,
     QUEUED,
     QUEUED_JOB_TTL_SECONDS,
@@ -43,18 +44,20 @@ from jobs import (
     JobState,
     error_record,
     new_job_id,
+    process_is_gone,
+    too_many_jobs,
 )
 from jobs.runner import Runner
 from service import ImageService
-from storage.sqlite_file import open_shared
+from storage.sqlite_file import SharedFile
 
-JOBS_FILE = "jobs.sqlite"
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,  -- queue order
     id TEXT NOT NULL UNIQUE,
     status TEXT NOT NULL,
     request TEXT NOT NULL,
+    client TEXT NOT NULL,  -- who asked (hashed): ARTPROXY_MAX_JOBS_PER_CLIENT
     created_at REAL NOT NULL,
     started_at REAL,
     finished_at REAL,
@@ -63,37 +66,38 @@ CREATE TABLE IF NOT EXISTS jobs (
     expires_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, seq);
+CREATE INDEX IF NOT EXISTS jobs_by_client ON jobs (client, status);
 """
 # Taking a job holds the write lock for well under a millisecond; a second covers any burst.
 BUSY_TIMEOUT_SECONDS = 1.0
-HOST = socket.gethostname()
 
 
 class LocalJobQueue(JobQueue):
     def __init__(self, path: Path, service: ImageService, concurrency: int, max_queued: int,
-                 job_timeout: float, run_jobs: bool = True):
+                 job_timeout: float, run_jobs: bool = True, max_per_client: int = 10):
         self.path = path
         self.service = service
         self.clock: Clock = service.clock
         self.concurrency = concurrency
         self.max_queued = max_queued
+        self.max_per_client = max_per_client
         self.job_timeout = job_timeout
         self.run_jobs = run_jobs
         self.runner: Runner | None = None  # once start_runners() made one
+        self.file = SharedFile(path, SCHEMA, BUSY_TIMEOUT_SECONDS, row_factory=sqlite3.Row)
         self._lock = threading.Lock()
-        self._connection: sqlite3.Connection | None = None
-        self._pid: int | None = None
 
     def __repr__(self) -> str:
         return f"LocalJobQueue({str(self.path)!r})"
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], service: ImageService) -> LocalJobQueue:
-        return cls(project_path(config["STATE_DIR"]) / JOBS_FILE, service,
+        return cls(project_path(config["STATE_DIR"]) / jobs_file(service), service,
                    concurrency=config["JOB_CONCURRENCY"], max_queued=config["MAX_QUEUED_JOBS"],
-                   job_timeout=job_timeout_seconds(config), run_jobs=config["RUN_JOBS"])
+                   job_timeout=job_timeout_seconds(config), run_jobs=config["RUN_JOBS"],
+                   max_per_client=config["MAX_JOBS_PER_CLIENT"])
 
-    def submit(self, request: JobRequest) -> JobState:
+    def submit(self, request: JobRequest, client: str) -> JobState:
         now = self.clock()
         job_id = new_job_id()
         with self._transaction() as db:
@@ -101,9 +105,13 @@ class LocalJobQueue(JobQueue):
                                   (QUEUED, now)).fetchone()
             if waiting >= self.max_queued:
                 raise QueueFull()
-            db.execute("INSERT INTO jobs (id, status, request, created_at, expires_at) "
-                       "VALUES (?, ?, ?, ?, ?)",
-                       (job_id, QUEUED, json.dumps(request.to_dict()), now,
+            own, = db.execute("SELECT count(*) FROM jobs WHERE client = ? AND status IN (?, ?) "
+                              "AND expires_at > ?", (client, QUEUED, RUNNING, now)).fetchone()
+            if own >= self.max_per_client:
+                raise too_many_jobs(self.max_per_client)
+            db.execute("INSERT INTO jobs (id, status, request, client, created_at, expires_at) "
+                       "VALUES (?, ?, ?, ?, ?, ?)",
+                       (job_id, QUEUED, json.dumps(request.to_dict()), client, now,
                         now + QUEUED_JOB_TTL_SECONDS))
         if self.runner is not None:
             self.runner.wake()  # this process may have room: no need to wait for a poll
@@ -179,6 +187,11 @@ class LocalJobQueue(JobQueue):
             return db.execute("DELETE FROM jobs WHERE expires_at <= ?",
                               (self.clock() if now is None else now,)).rowcount
 
+    def check(self) -> None:
+        """Return if the job store takes a write now; StorageUnavailable if not."""
+        with self._lock, sqlite_errors(self.file):
+            self.file.check_writable()
+
     def runners(self) -> dict[str, Any]:
         """Who runs the jobs, for /healthz."""
         return {"by": "the server's worker processes" if self.run_jobs else "python main.py worker"}
@@ -204,23 +217,15 @@ class LocalJobQueue(JobQueue):
                            (FAILED, now, json.dumps({"error": error_record(failure)}),
                             now + self.service.image_ttl_seconds, job["id"]))
 
-    def _db(self) -> sqlite3.Connection:
-        if self._connection is None or self._pid != os.getpid():
-            # A connection must not cross a fork: each process opens its own.
-            self._connection = open_shared(self.path, SCHEMA, BUSY_TIMEOUT_SECONDS)
-            self._connection.row_factory = sqlite3.Row  # columns by name
-            self._pid = os.getpid()
-        return self._connection
-
     @contextlib.contextmanager
     def _reading(self) -> Iterator[sqlite3.Connection]:
-        with self._lock, sqlite_errors():
-            yield self._db()
+        with self._lock, sqlite_errors(self.file):
+            yield self.file.connection()
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock, sqlite_errors():
-            db = self._db()
+        with self._lock, sqlite_errors(self.file):
+            db = self.file.connection()
             db.execute("BEGIN IMMEDIATE")
             try:
                 yield db
@@ -238,6 +243,15 @@ def state_of(job: sqlite3.Row, position: int | None) -> JobState:
                     error=outcome.get("error"))
 
 
+def jobs_file(service: ImageService) -> str:
+    """``jobs-<12 hex>.sqlite``: one file per instance, told apart by the image folder its
+    results go to and the upstreams that draw them. Two instances with other settings on one
+    state folder ran each other's jobs, with their own upstream and into their own folder, so
+    some result URLs were 404; ``python main.py worker`` with the same settings shares it."""
+    instance = "\n".join([repr(service.store), *(breaker.upstream for breaker in service.breakers)])
+    return f"jobs-{hashlib.sha256(instance.encode('utf-8')).hexdigest()[:12]}.sqlite"
+
+
 def this_runner() -> str:
     return f"{HOST}:{os.getpid()}"
 
@@ -246,20 +260,15 @@ def runner_is_gone(runner: str | None) -> bool:
     """True if the runner was a process on this machine that no longer exists. A runner on
     another machine (a shared folder) is left to ARTPROXY_JOB_TIMEOUT."""
     host, _, pid = (runner or "").rpartition(":")
-    if host != HOST or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
+    return host == HOST and pid.isdigit() and process_is_gone(int(pid))
+
 
 
 @contextlib.contextmanager
-def sqlite_errors() -> Iterator[None]:
+def sqlite_errors(file: SharedFile) -> Iterator[None]:
     try:
         yield
-    except sqlite3.Error as error:
+    except (sqlite3.Error, OSError) as error:
+        if isinstance(error, sqlite3.Error):
+            file.failed(error)
         raise StorageUnavailable("The job store is unavailable; try again shortly") from error

@@ -28,6 +28,7 @@ from errors import ArtproxyError, JobRunnerLost, JobTimedOut, QueueFull
 from jobs import (
     DONE,
     FAILED,
+    HOST,
     ID_PATTERN,
     QUEUED,
     QUEUED_JOB_TTL_SECONDS,
@@ -37,17 +38,24 @@ from jobs import (
     JobState,
     error_record,
     new_job_id,
+    process_is_gone,
+    too_many_jobs,
 )
 from jobs.task import make_image
 from storage.redis_storage import RedisImageStore, storage_errors
 
 if TYPE_CHECKING:
     from rq.job import Job
+    from rq.worker import Worker
 
     from service import ImageService
 
 QUEUE_NAME = "jobs"
 TASK = "jobs.rq_queue.run"
+# An RQ worker says it is alive this often (RQ's default, 420 s, counted a killed worker for
+# minutes); a worker elsewhere whose heartbeat is older than this and the slack is gone.
+WORKER_TTL_SECONDS = 30
+HEARTBEAT_SLACK_SECONDS = 15
 # RQ stops a job at its timeout (whole seconds) and records that within milliseconds; a job
 # still "started" a second later has lost its worker with it.
 LOST_AFTER_TIMEOUT_SECONDS = 1
@@ -70,7 +78,7 @@ def import_rq(redis_prefix: str) -> ModuleType:
 
 class RQJobQueue(JobQueue):
     def __init__(self, connection: redis.Redis, redis_prefix: str, service: ImageService,
-                 max_queued: int, job_timeout: float):
+                 max_queued: int, job_timeout: float, max_per_client: int = 10):
         rq = import_rq(redis_prefix)
         self.rq = rq
         self.connection = connection
@@ -78,6 +86,8 @@ class RQJobQueue(JobQueue):
         self.serializer = rq.serializers.JSONSerializer
         self.queue = rq.Queue(QUEUE_NAME, connection=connection, serializer=self.serializer)
         self.max_queued = max_queued
+        self.max_per_client = max_per_client
+        self.redis_prefix = redis_prefix
         self.job_timeout = job_timeout
 
     @classmethod
@@ -85,14 +95,18 @@ class RQJobQueue(JobQueue):
         store = service.store
         assert isinstance(store, RedisImageStore)  # jobs live where the images do
         return cls(store.client, config["REDIS_PREFIX"], service,
-                   max_queued=config["MAX_QUEUED_JOBS"], job_timeout=job_timeout_seconds(config))
+                   max_queued=config["MAX_QUEUED_JOBS"], job_timeout=job_timeout_seconds(config),
+                   max_per_client=config["MAX_JOBS_PER_CLIENT"])
 
-    def submit(self, request: JobRequest) -> JobState:
+    def submit(self, request: JobRequest, client: str) -> JobState:
         with storage_errors():
-            # Instances that check at the same moment can each add one: the bound is loose by
-            # at most the number of requests in flight, which is what it is there to limit.
+            # Instances that check at the same moment can each add one: both bounds are loose
+            # by at most the requests in flight, which is what they are there to limit.
             if self.queue.count >= self.max_queued:
                 raise QueueFull()
+            clients_jobs = f"{self.redis_prefix}jobs-of:{client}"
+            if len(self._active(clients_jobs)) >= self.max_per_client:
+                raise too_many_jobs(self.max_per_client)
             job = self.queue.enqueue_call(
                 TASK, args=[request.to_dict()], job_id=new_job_id(),
                 timeout=math.ceil(self.job_timeout),
@@ -100,7 +114,32 @@ class RQJobQueue(JobQueue):
                 failure_ttl=self.service.image_ttl_seconds,
                 ttl=QUEUED_JOB_TTL_SECONDS)
             position = queue_position(job)
+            # The set lives as long as any job in it can still be queued or running.
+            with self.connection.pipeline() as pipeline:
+                pipeline.sadd(clients_jobs, job.id)
+                pipeline.expire(clients_jobs, QUEUED_JOB_TTL_SECONDS + math.ceil(self.job_timeout))
+                pipeline.execute()
         return JobState(job.id, QUEUED, unix_seconds(job.created_at), position=position)
+
+    def _active(self, clients_jobs: str) -> list[str]:
+        """The ids in the set ``clients_jobs`` of jobs still queued or running; the others are
+        taken out of it."""
+        ids = sorted(member.decode() if isinstance(member, bytes) else str(member)
+                     for member in self.connection.smembers(clients_jobs))
+        jobs = self.rq.job.Job.fetch_many(ids, connection=self.connection,
+                                          serializer=self.serializer) if ids else []
+        ended = (self.rq.job.JobStatus.FINISHED, self.rq.job.JobStatus.FAILED,
+                 self.rq.job.JobStatus.STOPPED, self.rq.job.JobStatus.CANCELED)
+        active = [job_id for job_id, job in zip(ids, jobs, strict=True)
+                  if job is not None and job.get_status(refresh=False) not in ended]
+        gone = set(ids) - set(active)
+        if gone:
+            self.connection.srem(clients_jobs, *gone)
+        return active
+
+    def check(self) -> None:
+        with storage_errors():
+            self.connection.ping()
 
     def get(self, job_id: str) -> JobState | None:
         if not ID_PATTERN.fullmatch(job_id):
@@ -121,11 +160,15 @@ class RQJobQueue(JobQueue):
                     DONE: self.queue.finished_job_registry.count,
                     FAILED: self.queue.failed_job_registry.count}
 
-    def runners(self) -> dict:
-        """Who runs the jobs, for /healthz: the RQ workers listening on the queue now."""
+    def runners(self) -> dict[str, Any]:
+        """Who runs the jobs, for /healthz: the RQ workers alive on the queue now. RQ keeps a
+        killed worker's record until it expires: one on this machine counts while its process
+        exists, another while its heartbeat is recent."""
+        now = datetime.now(timezone.utc)
         with storage_errors():
-            return {"by": "python main.py worker (RQ)",
-                    "workers": self.rq.Worker.count(connection=self.connection, queue=self.queue)}
+            workers = self.rq.Worker.all(connection=self.connection, queue=self.queue)
+        return {"by": "python main.py worker (RQ)",
+                "workers": sum(1 for worker in workers if worker_alive(worker, now))}
 
     def start_runners(self) -> None:
         """Web processes only queue jobs; `python main.py worker` runs them."""
@@ -160,6 +203,17 @@ class RQJobQueue(JobQueue):
         if result is not None and "JobTimeoutException" in (result.exc_string or ""):
             return JobTimedOut()
         return JobRunnerLost()
+
+
+def worker_alive(worker: Worker, now: datetime) -> bool:
+    if worker.hostname == HOST and worker.pid:
+        return not process_is_gone(worker.pid)
+    beat = worker.last_heartbeat
+    if beat is None:
+        return False
+    if beat.tzinfo is None:  # RQ writes UTC
+        beat = beat.replace(tzinfo=timezone.utc)
+    return (now - beat).total_seconds() <= WORKER_TTL_SECONDS + HEARTBEAT_SLACK_SECONDS
 
 
 def queue_position(job: Job) -> int:

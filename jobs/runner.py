@@ -15,12 +15,15 @@ from typing import TYPE_CHECKING
 from errors import ArtproxyError
 from jobs import JobRequest, error_record
 from jobs.task import make_image
+from logs import Occasionally
 from service import ImageService
 
 if TYPE_CHECKING:
     from jobs.local_queue import LocalJobQueue
 
 log = logging.getLogger("artproxy")
+# A job store that cannot be read fails every poll of every process: once a minute says it.
+cannot_take = Occasionally(log, every_seconds=60)
 
 # How often an idle process looks for jobs queued by the others: the most a job waits for a
 # free runner, at the cost of one small read of a local file per process and poll.
@@ -63,7 +66,7 @@ class Runner:
         try:
             claimed = self.queue.claim()
         except Exception as error:  # the job store failed this once: try again at the next poll
-            log.warning("could not take a job: %s", error)
+            cannot_take.warning("could not take a job: %s", error)
             time.sleep(self.poll_seconds)
             return False
         if claimed is None:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from errors import ArtproxyError, log_failure
+from errors import ArtproxyError
 from jobs import JobRequest, error_record
+from logs import log_failure
 from service import ImageService
 
 

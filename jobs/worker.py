@@ -45,7 +45,7 @@ def run_workers(config: Mapping[str, Any], service: ImageService, job_queue: Job
 
 
 def run_rq_worker(redis_url: str, redis_prefix: str) -> None:
-    from jobs.rq_queue import QUEUE_NAME, import_rq
+    from jobs.rq_queue import QUEUE_NAME, WORKER_TTL_SECONDS, import_rq
 
     rq = import_rq(redis_prefix)
     # No socket timeout: the worker blocks on the queue for minutes at a time by design.
@@ -53,7 +53,8 @@ def run_rq_worker(redis_url: str, redis_prefix: str) -> None:
     serializer = rq.serializers.JSONSerializer
     worker = rq.Worker([rq.Queue(QUEUE_NAME, connection=connection, serializer=serializer)],
                        connection=connection, serializer=serializer,
-                       log_job_description=False)  # it holds the prompt: not for the log
+                       log_job_description=False,  # it holds the prompt: not for the log
+                       worker_ttl=WORKER_TTL_SECONDS)
     worker.work(logging_level="INFO")
 
 

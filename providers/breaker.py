@@ -25,9 +25,11 @@ from typing import TypeVar
 from clock import Clock
 from errors import ProviderSkipped, UpstreamBusy, UpstreamError, UpstreamRejected
 from generator_client import GeneratedImage, ImageOptions, Provider
+from logs import Occasionally
 from storage import Counters
 
 log = logging.getLogger("artproxy")
+counters_failed = Occasionally(log, every_seconds=60)
 T = TypeVar("T")
 
 # Failures in a row are remembered this long without a new one; a quiet day starts afresh.
@@ -43,6 +45,7 @@ class CircuitBreaker(Provider):
         self.provider = provider
         self.name = provider.name
         self.counters = counters
+        self.upstream = upstream
         upstream_id = hashlib.sha256(upstream.encode("utf-8")).hexdigest()[:32]
         self.key = f"{prefix}breaker:{upstream_id}:"
         self.failures_to_open = failures_to_open
@@ -80,8 +83,8 @@ class CircuitBreaker(Provider):
             return step()
         except Exception as error:
             self._counters_down_until = time.monotonic() + COUNTERS_RETRY_SECONDS
-            log.warning("circuit breaker for %s is off for %s s: its counters failed (%s)",
-                        self.name, COUNTERS_RETRY_SECONDS, error)
+            counters_failed.warning("circuit breaker for %s is off for %s s: its counters "
+                                    "failed (%s)", self.name, COUNTERS_RETRY_SECONDS, error)
             return default
 
     def state(self) -> str:

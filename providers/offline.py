@@ -22,6 +22,7 @@ from os_threads import in_os_thread
 SIZE = 512
 RIDGE_LAYERS = 4
 RIDGE_SEGMENTS = 64  # a power of two, for midpoint displacement
+GROUND, RIM = (253, 252, 250), (40, 36, 48)  # a cut-out's light ground, and its subject's rim
 
 
 class OfflineProvider(UpstreamProvider):
@@ -42,7 +43,10 @@ class OfflineProvider(UpstreamProvider):
         if self.delay_seconds:
             time.sleep(self.delay_seconds)  # as long as a real upstream, so progress shows
         width, height = options.size or (SIZE, SIZE)
-        painted = in_os_thread(lambda: to_png(paint_landscape(prompt, width, height, options.seed)))
+        # Asked for a cut-out, it paints a subject on a light ground, as a generator asked for
+        # "... on a white background" does: an edge-to-edge landscape has no background to cut.
+        paint = paint_subject if options.transparent else paint_landscape
+        painted = in_os_thread(lambda: to_png(paint(prompt, width, height, options.seed)))
         return GeneratedImage(data=painted, provider=self.name)
 
 
@@ -66,6 +70,20 @@ def paint_landscape(prompt: str, width: int = SIZE, height: int = SIZE,
         outline = ridge(rng, width, height, baseline, roughness=height * 0.18)
         ImageDraw.Draw(picture).polygon(outline, fill=color)
     return picture.convert("RGB")
+
+
+def paint_subject(prompt: str, width: int = SIZE, height: int = SIZE,
+                  seed: int | None = None) -> Image.Image:
+    """The prompt's landscape in a round frame with a dark rim, on a near-white ground."""
+    picture = Image.new("RGB", (width, height), GROUND)
+    radius = round(min(width, height) * 0.42)
+    centre = (width / 2, height / 2)
+    disc = Image.new("L", (width, height), 0)
+    ImageDraw.Draw(disc).ellipse(box(*centre, radius), fill=255)
+    picture.paste(paint_landscape(prompt, width, height, seed), mask=disc)
+    rim = max(2, round(radius * 0.04))
+    ImageDraw.Draw(picture).ellipse(box(*centre, radius), outline=RIM, width=rim)
+    return picture
 
 
 def paint_sun(picture: Image.Image, rng: random.Random, color: tuple[int, int, int]) -> None:

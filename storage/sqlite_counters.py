@@ -13,10 +13,11 @@ Registered with ``limits`` under the ``artproxy-sqlite`` scheme: ``artproxy-sqli
 
 from __future__ import annotations
 
-import os
+import contextlib
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,14 +25,15 @@ from urllib.parse import urlsplit
 from limits.storage import Storage
 
 from clock import Clock
-from storage.sqlite_file import open_shared
+from storage.sqlite_file import SharedFile
 
 SCHEMA = """
+PRAGMA synchronous=NORMAL;  -- counters need not survive a crash of the machine
 CREATE TABLE IF NOT EXISTS counters (
     key TEXT PRIMARY KEY,
     count INTEGER NOT NULL,
     expires_at REAL NOT NULL
-)
+);
 """
 HIT = """
 INSERT INTO counters (key, count, expires_at) VALUES (:key, :amount, :expires_at)
@@ -53,35 +55,32 @@ class SQLiteCounters(Storage):
                  **options: Any):
         super().__init__(uri, wrap_exceptions=wrap_exceptions, **options)
         self.clock = clock  # tests pass a fake clock to control windows and cooldowns
-        self.path = Path(urlsplit(uri).path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.file = SharedFile(Path(urlsplit(uri).path), SCHEMA, BUSY_TIMEOUT_SECONDS)
         self._lock = threading.Lock()
-        self._connection: sqlite3.Connection | None = None
-        self._pid: int | None = None
         self._hits = 0
 
     @property
     def base_exceptions(self) -> type[Exception]:
         return sqlite3.Error
 
-    def _db(self) -> sqlite3.Connection:
-        if self._connection is None or self._pid != os.getpid():
-            # A connection must not cross a fork: each worker process opens its own.
-            connection = open_shared(self.path, SCHEMA, BUSY_TIMEOUT_SECONDS)
-            connection.execute("PRAGMA synchronous=NORMAL")  # counters need not survive a crash
-            self._connection, self._pid = connection, os.getpid()
-        return self._connection
+    @contextlib.contextmanager
+    def _db(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            try:
+                yield self.file.connection()
+            except sqlite3.Error as error:
+                self.file.failed(error)
+                raise
 
     def incr(self, key: str, expiry: int, amount: int = 1) -> int:
         now = self.clock()
-        with self._lock:
-            db = self._db()
+        with self._db() as db:
             count, = db.execute(HIT, {"key": key, "amount": amount, "now": now,
                                       "expires_at": now + expiry}).fetchone()
             self._hits += 1
             if self._hits % PRUNE_EVERY_HITS == 0:
                 db.execute("DELETE FROM counters WHERE expires_at <= ?", (now,))
-        return count
+        return int(count)
 
     def get(self, key: str) -> int:
         row = self._row(key)
@@ -92,23 +91,25 @@ class SQLiteCounters(Storage):
         return row[1] if row else self.clock()
 
     def _row(self, key: str) -> tuple[int, float] | None:
-        with self._lock:
-            return self._db().execute(
+        with self._db() as db:
+            row: tuple[int, float] | None = db.execute(
                 "SELECT count, expires_at FROM counters WHERE key = ? AND expires_at > ?",
                 (key, self.clock())).fetchone()
+            return row
 
     def check(self) -> bool:
+        """True if the counters take a write now (readiness)."""
         try:
             with self._lock:
-                self._db().execute("SELECT 1").fetchone()
+                self.file.check_writable()
             return True
-        except sqlite3.Error:
+        except (sqlite3.Error, OSError):
             return False
 
     def reset(self) -> int:
-        with self._lock:
-            return self._db().execute("DELETE FROM counters").rowcount
+        with self._db() as db:
+            return int(db.execute("DELETE FROM counters").rowcount)
 
     def clear(self, key: str) -> None:
-        with self._lock:
-            self._db().execute("DELETE FROM counters WHERE key = ?", (key,))
+        with self._db() as db:
+            db.execute("DELETE FROM counters WHERE key = ?", (key,))

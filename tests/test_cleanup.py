@@ -45,9 +45,9 @@ def test_one_scheduler_per_process_and_one_job_per_folder(make_app, tmp_path):
     make_app(SWEEP_ENABLED=True)
     make_app(SWEEP_ENABLED=True, IMAGE_DIR=str(tmp_path / "other"))
     assert cleanup.scheduler_running()
-    # Two image folders, and the one job store they share (STATE_DIR).
+    # Two image folders, and the job file of each instance in the state folder they share.
     assert sorted(job.id.split(":")[0] for job in cleanup._scheduler.get_jobs()) == [
-        "jobs", "sweep", "sweep"]
+        "jobs", "jobs", "sweep", "sweep"]
 
 
 def test_a_forked_child_gets_its_own_running_scheduler(image_dir):

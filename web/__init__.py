@@ -33,11 +33,11 @@ from web.jobs import jobs
 from web.observability import RequestObserver, observability
 from web.openai_v1 import v1
 from web.openapi import contract
-from web.page import page
+from web.page import page, with_page_policy
 from web.responses import (
     add_security_headers,
     drop_misplaced_retry_after,
-    options_without_a_body,
+    no_type_without_a_body,
 )
 
 
@@ -56,7 +56,8 @@ def init_app(app: Flask) -> None:
     limits.init_app(app, service.store.limits_storage())
     app.after_request(add_security_headers)
     app.after_request(drop_misplaced_retry_after)
-    app.after_request(options_without_a_body)
+    app.after_request(no_type_without_a_body)
+    app.after_request(with_page_policy)
     # WSGI middleware wraps app.wsgi_app, as Flask's documentation shows (mypy takes the
     # attribute for a method, so each assignment says it is meant).
     app.wsgi_app = StoredImageFastPath(  # type: ignore[method-assign]

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import functools
 import hmac
+import ipaddress
 import logging
 import math
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Flask, current_app, request
 from flask.typing import ResponseReturnValue
@@ -56,14 +58,31 @@ def refuse_other_origins() -> None:
     if origin is None:
         return
     allowed = current_app.config["CORS_ORIGINS"]
-    if "*" in allowed or origin in allowed or origin == own_origin():
+    if "*" in allowed or origin in allowed or is_own_origin(origin):
         return
     raise OriginNotAllowed()
 
 
-def own_origin() -> str:
+def is_own_origin(origin: str) -> bool:
+    """Whether ``origin`` is artproxy's own: ARTPROXY_PUBLIC_URL, or the address this request
+    came to when no other site could have pointed it here, an address by number or localhost.
+    The Host header alone proves nothing: a page on evil.example whose name was made to resolve
+    to artproxy (DNS rebinding) sends Origin and Host both evil.example."""
+    if origin == current_app.config["PUBLIC_URL"]:
+        return True
     # request.host_url honours ProxyFix when ARTPROXY_TRUSTED_PROXIES vouches for the proxy.
-    return request.host_url.rstrip("/")
+    if origin != request.host_url.rstrip("/"):
+        return False
+    host = urlsplit(origin).hostname or ""
+    return host == "localhost" or is_ip_address(host)
+
+
+def is_ip_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def require_premium_key(

@@ -19,8 +19,8 @@ from gunicorn.http.errors import ParseException
 from werkzeug.exceptions import BadRequest, HTTPException
 
 from capacity import out_of_descriptors
-from errors import ArtproxyError, ServerBusy, log_failure
-from logs import REQUEST_ID
+from errors import ArtproxyError, ServerBusy
+from logs import REQUEST_ID, log_failure
 
 log = logging.getLogger("artproxy")
 

@@ -24,7 +24,8 @@ def alive() -> dict[str, str]:
 @health.get("/healthz")
 @unlimited
 def readiness() -> ResponseReturnValue:
-    """200 while images can be stored and served, 503 while storage is unusable."""
+    """200 while images can be stored and served and the shared state written; 503 while
+    either is unusable."""
     store = service().store
     storage = {"kind": store.kind, "reachable": True}
     try:
@@ -37,10 +38,27 @@ def readiness() -> ResponseReturnValue:
         sweeper = "off"
     else:
         sweeper = "running" if cleanup.scheduler_running() else "stopped"
-    ready = storage["reachable"]
-    body = {"status": "ready" if ready else "unavailable", "storage": storage, "sweeper": sweeper,
-            "providers": provider_states(), "jobs": job_states()}
+    # With Redis the shared state is in the same Redis: asking it again would only add the
+    # timeouts of a stalled one to the answer.
+    shared = state() if storage["reachable"] else {
+        "writable": None, "error": "Not checked while storage is unavailable"}
+    ready = bool(storage["reachable"] and shared["writable"])
+    body = {"status": "ready" if ready else "unavailable", "storage": storage, "state": shared,
+            "sweeper": sweeper, "providers": provider_states(), "jobs": job_states()}
     return no_store(jsonify(body)), 200 if ready else 503
+
+
+def state() -> dict[str, Any]:
+    """Whether what the instance's processes share (jobs, rate-limit counters, breakers) takes
+    a write now: a state folder gone read-only or full, or Redis refusing writes."""
+    try:
+        current_app.extensions["artproxy_jobs"].check()
+    except StorageUnavailable as error:
+        return {"writable": False, "error": error.message}
+    counters = service().counters
+    if counters is not None and not counters.check():
+        return {"writable": False, "error": "The shared counters cannot be written"}
+    return {"writable": True}
 
 
 def job_states() -> dict[str, Any]:

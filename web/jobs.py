@@ -7,16 +7,18 @@ a job, as an image's name is what lets it load the image.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
+from flask_limiter.util import get_remote_address
 
 from clock import iso_time
 from errors import BadInput, BadOption, JobNotFound
 from jobs import DONE, FAILED, STATUSES, JobQueue, JobRequest, JobState
 from options import checked_prompt, option_names, options_from_json
-from web.access import require_premium_key
+from web.access import presented_key, require_premium_key
 from web.bodies import json_body
 from web.limits import generating, per_key_quota, unlimited
 from web.responses import no_store, stored_image_json
@@ -38,6 +40,8 @@ def job_queue() -> JobQueue:
 @per_key_quota
 @require_premium_key
 def create_job() -> Response:
+    if not request.is_json:
+        raise BadInput("Send the job as JSON, with 'Content-Type: application/json'")
     fields = json_body()
     if not isinstance(fields, dict):
         raise BadInput("The body must be a JSON object with at least a prompt")
@@ -48,7 +52,7 @@ def create_job() -> Response:
     prompt = checked_prompt(fields.get("prompt"), current_app.config["MAX_PROMPT_CHARS"],
                             "prompt is required")
     options = options_from_json(fields, current_app.config["PROVIDER"])
-    state = job_queue().submit(JobRequest(prompt, options))
+    state = job_queue().submit(JobRequest(prompt, options), client_id())
     response = jsonify(job_json(state))
     response.status_code = 202
     response.headers["Location"] = f"/jobs/{state.id}"
@@ -68,6 +72,14 @@ def job_status(job_id: str) -> Response:
     if wait_seconds and state.status not in (DONE, FAILED) and seen in (None, state.status):
         state = wait_for_change(job_id, state, wait_seconds)
     return no_store(jsonify(job_json(state)))
+
+
+def client_id() -> str:
+    """Whose job this is, for ARTPROXY_MAX_JOBS_PER_CLIENT: the key when keys are set, else the
+    address (ProxyFix's, behind trusted proxies); hashed, so the job store holds neither."""
+    who = (f"key:{presented_key()}" if current_app.config["PREMIUM_KEYS"]
+           else f"address:{get_remote_address()}")
+    return hashlib.sha256(who.encode("utf-8")).hexdigest()[:32]
 
 
 def read_wait() -> float:

@@ -36,6 +36,7 @@ COST_ATTRIBUTE = "artproxy_cost"
 QUOTA_ATTRIBUTE = "artproxy_quota"
 QUOTA_SCOPE = "quota"
 GENERATING = "generating"
+SAY_STORAGE_FAULTS_EVERY_SECONDS = 60
 View = TypeVar("View", bound=Callable[..., Any])
 
 
@@ -84,12 +85,19 @@ def unlimited(view: View) -> View:
 
 
 class WithoutTraceback(logging.Filter):
-    """Flask-Limiter logs a full traceback for every request while its storage is down; one
-    line each says as much and keeps an outage from flooding the log."""
+    """Flask-Limiter logs a full traceback for every request while its storage is down: one
+    line a minute says as much and keeps an outage from flooding the log."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._said_at = float("-inf")
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.exc_info:
-            record.msg = f"{record.msg}: {record.exc_info[1]!r}"
+            if time.monotonic() - self._said_at < SAY_STORAGE_FAULTS_EVERY_SECONDS:
+                return False
+            self._said_at = time.monotonic()
+            record.msg = f"{record.msg}: {record.exc_info[1]!r} (said once a minute)"
             record.exc_info = record.exc_text = None
         return True
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify
 
+from imaging.edits import EDITABLE_FORMATS
 from jobs import ID_PATTERN, STATUSES
 from option_kinds import TRUE, any_case
 from options import Option, declared_options, opaque_format_spellings
@@ -27,7 +28,6 @@ from web.openai_v1.fields import (
     RESPONSE_FORMATS,
     OpenAIName,
 )
-from web.page import CONTENT_SECURITY_POLICY
 
 contract = Blueprint("contract", __name__)
 
@@ -51,9 +51,7 @@ def openapi_document() -> Response:
 @contract.get("/docs")
 @unlimited
 def docs_page() -> Response:
-    response = current_app.send_static_file("docs.html")
-    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
-    return response
+    return current_app.send_static_file("docs.html")  # with the page policy (web/page.py)
 
 
 def document(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -149,7 +147,10 @@ def paths(providers: list[str], keys_required: bool, admin: bool,
                 200: json_answer("ImagesResponse"),
                 **errors(*GENERATING_ERRORS, 401, 413, 507, openai=True)},
             body={"$ref": "#/components/schemas/EditRequest"}, media="multipart/form-data",
-            security=keyed)},
+            security=keyed, encoding={
+                "image": {"contentType": ", ".join(f"image/{kind.lower()}"
+                                                   for kind in EDITABLE_FORMATS)},
+                "mask": {"contentType": "image/png"}})},
         "/v1/models": {"get": operation("The models: artproxy, then each provider", {
             200: json_answer("Models")})},
         "/openapi.json": {"get": operation("This document", {200: {
@@ -270,13 +271,17 @@ def no_transparent_jpeg(switch: str, switched_on: dict[str, Any],
 
 
 def operation(summary: str, responses: dict, parameters: list | None = None,
-              body: dict | None = None, media: str = JSON, security: list | None = None) -> dict:
+              body: dict | None = None, media: str = JSON, security: list | None = None,
+              encoding: dict | None = None) -> dict:
     described = {"summary": summary,
                  "responses": {str(status): answer for status, answer in responses.items()}}
     if parameters:
         described["parameters"] = parameters
     if body is not None:
-        described["requestBody"] = {"required": True, "content": {media: {"schema": body}}}
+        content: dict[str, Any] = {"schema": body}
+        if encoding:
+            content["encoding"] = encoding
+        described["requestBody"] = {"required": True, "content": {media: content}}
     if security is not None:
         described["security"] = security
     return described
@@ -342,9 +347,10 @@ def schemas(options: tuple[Option, ...], providers: list[str], max_prompt: int,
         "Alive": {"type": "object", "required": ["status"],
                   "properties": {"status": {"const": "Server is alive"}}},
         "Readiness": {"type": "object",
-                      "required": ["status", "storage", "sweeper", "providers", "jobs"],
+                      "required": ["status", "storage", "state", "sweeper", "providers", "jobs"],
                       "properties": {"status": {"enum": ["ready", "unavailable"]},
-                                     "storage": {"type": "object"}, "sweeper": {"type": "string"},
+                                     "storage": {"type": "object"}, "state": {"type": "object"},
+                                     "sweeper": {"type": "string"},
                                      "providers": {"type": "object"}, "jobs": {"type": "object"}}},
         "Generated": {"type": "object", "required": ["img", "mime", "provider", "width", "height"],
                       "properties": {"img": {"type": "string", "contentEncoding": "base64"},
@@ -398,8 +404,8 @@ def schemas(options: tuple[Option, ...], providers: list[str], max_prompt: int,
                           if value is True]},
                 "output_format")},
         "EditRequest": {"type": "object", "required": ["image", "prompt"], "properties": {
-            "image": {"type": "string", "contentMediaType": "image/png"},
-            "mask": {"type": "string", "contentMediaType": "image/png"},
+            "image": {"type": "string", "description": "A PNG, JPEG or WebP"},
+            "mask": {"type": "string", "description": "A PNG whose transparent pixels are redrawn"},
             "prompt": {"$ref": "#/components/schemas/Prompt"}}},
         "ImagesResponse": {"type": "object", "required": ["created", "data"], "properties": {
             "created": {"type": "integer"},

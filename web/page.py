@@ -30,7 +30,13 @@ CONTENT_SECURITY_POLICY = "; ".join([
 @page.get("/app")
 @unlimited
 def app_page() -> Response:
-    response = current_app.send_static_file("app.html")
-    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
-    response.headers["Referrer-Policy"] = "no-referrer"
+    return current_app.send_static_file("app.html")
+
+
+def with_page_policy(response: Response) -> Response:
+    """Every HTML answer is one of artproxy's own pages (/app, /docs, or the same files under
+    /static/, which served them without it), and each gets the page's policy."""
+    if response.mimetype == "text/html":
+        response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+        response.headers["Referrer-Policy"] = "no-referrer"
     return response

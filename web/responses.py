@@ -63,9 +63,11 @@ def drop_misplaced_retry_after(response: Response) -> Response:
     return response
 
 
-def options_without_a_body(response: Response) -> Response:
-    """Flask answers OPTIONS with an empty text/html 200; an empty answer is a 204 with no type."""
+def no_type_without_a_body(response: Response) -> Response:
+    """Flask answers OPTIONS with an empty text/html 200, and a view's ``"", 204`` as text/html
+    too: an empty answer is a 204, and a 204 or 304 has no body and so no type."""
     if request.method == "OPTIONS" and response.status_code == 200 and not response.get_data():
         response.status_code = 204
+    if response.status_code in (204, 304):
         response.headers.pop("Content-Type", None)
     return response

@@ -39,7 +39,7 @@ def run_claimed(queue) -> str:
 
 def test_jobs_wait_in_order_and_run_no_more_than_the_concurrency(make_queue):
     queue = make_queue(JOB_CONCURRENCY=2)
-    submitted = [queue.submit(job(f"p{number}")) for number in range(4)]
+    submitted = [queue.submit(job(f"p{number}"), "client") for number in range(4)]
     assert [state.position for state in submitted] == [1, 2, 3, 4]
     assert [queue.claim()[0] for _ in range(2)] == [submitted[0].id, submitted[1].id]
     assert queue.claim() is None  # two running: the instance is full
@@ -49,7 +49,7 @@ def test_jobs_wait_in_order_and_run_no_more_than_the_concurrency(make_queue):
 
 def test_a_done_job_is_kept_as_long_as_its_image(make_queue, clock):
     queue = make_queue()
-    state = queue.submit(job())
+    state = queue.submit(job(), "client")
     clock.advance(3)
     run_claimed(queue)
     done = queue.get(state.id)
@@ -70,7 +70,7 @@ def test_a_failed_job_keeps_the_status_image_would_have_given(make_queue, clock,
 
     upstream.will_answer(Answer(status=400, body=b"no"))
     queue = make_queue(PROVIDER=("magicstudio",))
-    state = queue.submit(job())
+    state = queue.submit(job(), "client")
     run_claimed(queue)
     failed = queue.get(state.id)
     assert failed.status == FAILED and failed.result is None
@@ -81,7 +81,7 @@ def test_a_failed_job_keeps_the_status_image_would_have_given(make_queue, clock,
 
 def test_a_job_past_its_timeout_fails_and_its_late_image_is_deleted(make_queue, clock):
     queue = make_queue(JOB_TIMEOUT=10.0)
-    state = queue.submit(job())
+    state = queue.submit(job(), "client")
     job_id, request = queue.claim()
     clock.advance(10)
     failed = queue.get(state.id)
@@ -94,7 +94,7 @@ def test_a_job_past_its_timeout_fails_and_its_late_image_is_deleted(make_queue, 
 
 def test_a_job_whose_process_died_fails_at_once(make_queue):
     queue = make_queue()
-    state = queue.submit(job())
+    state = queue.submit(job(), "client")
     child = os.fork()
     if child == 0:  # the runner: takes the job and dies
         queue.claim()
@@ -108,12 +108,12 @@ def test_a_job_whose_process_died_fails_at_once(make_queue):
 
 def test_a_full_queue_refuses_until_a_job_starts(make_queue):
     queue = make_queue(MAX_QUEUED_JOBS=2, JOB_CONCURRENCY=1)
-    queue.submit(job())
-    queue.submit(job())
+    queue.submit(job(), "client")
+    queue.submit(job(), "client")
     with pytest.raises(QueueFull):
-        queue.submit(job())
+        queue.submit(job(), "client")
     queue.claim()
-    assert queue.submit(job()).position == 2
+    assert queue.submit(job(), "client").position == 2
 
 
 def test_an_unknown_or_malformed_id_is_none(make_queue):
@@ -125,7 +125,7 @@ def test_an_unknown_or_malformed_id_is_none(make_queue):
 
 def test_a_queued_job_nobody_takes_goes_after_an_hour(make_queue, clock):
     queue = make_queue()
-    state = queue.submit(job())
+    state = queue.submit(job(), "client")
     clock.advance(3600)
     assert queue.get(state.id) is None
     assert queue.claim() is None
@@ -133,7 +133,7 @@ def test_a_queued_job_nobody_takes_goes_after_an_hour(make_queue, clock):
 
 def test_processes_taking_jobs_at_once_never_take_the_same_one(make_queue):
     queue = make_queue(JOB_CONCURRENCY=1000)
-    submitted = {queue.submit(job(f"p{number}")).id for number in range(60)}
+    submitted = {queue.submit(job(f"p{number}"), f"client {number}").id for number in range(60)}
     reader, writer = os.pipe()
     children = []
     for _ in range(3):
@@ -156,7 +156,7 @@ def test_processes_taking_jobs_at_once_never_take_the_same_one(make_queue):
 
 def test_the_job_file_is_in_the_state_folder(make_queue, tmp_path):
     queue = make_queue()
-    queue.submit(job())
-    rows = sqlite3.connect(tmp_path / "state" / "jobs.sqlite").execute(
-        "SELECT status FROM jobs").fetchall()
+    queue.submit(job(), "client")
+    assert queue.path.parent == tmp_path / "state"
+    rows = sqlite3.connect(queue.path).execute("SELECT status FROM jobs").fetchall()
     assert rows == [(QUEUED,)]

@@ -146,6 +146,7 @@ def test_readiness_reports_file_storage_and_sweeper(make_app, clock):
     assert response.status_code == 200
     assert response.get_json() == {
         "status": "ready", "sweeper": "running", "storage": {"kind": "file", "reachable": True},
+        "state": {"writable": True},
         "providers": {"magicstudio": {"state": "closed", "failures_in_a_row": 0}},
         "jobs": {"queued": 0, "running": 0, "done": 0, "failed": 0,
                  "by": "the server's worker processes"}}

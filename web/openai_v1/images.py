@@ -31,6 +31,8 @@ def images_asked() -> int:
 @generating_per_image(images_asked)
 @per_key_quota
 def generations() -> Response:
+    if not request.is_json:
+        raise BadInput("Send the request as JSON, with 'Content-Type: application/json'")
     fields = json_body()
     if not isinstance(fields, dict):
         raise BadInput("The body must be a JSON object with at least a prompt")
