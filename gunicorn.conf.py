@@ -72,6 +72,29 @@ control_socket_disable = True
 if _settings["LOG_FORMAT"] == "json":
     logconfig_dict = gunicorn_json_config()
 
+METRICS_FOLDER_PREFIX = "artproxy-metrics-"
+
+
+def remove_folders_of_stopped_masters(folder: Path) -> None:
+    """A master removes its metrics folder when it exits; one that was killed could not. Its
+    folder names its pid, so the next start on this machine removes it once that pid is gone."""
+    for leftover in folder.glob(f"{METRICS_FOLDER_PREFIX}*-*"):
+        pid = leftover.name.removeprefix(METRICS_FOLDER_PREFIX).split("-", 1)[0]
+        if (pid.isdigit() and leftover.stat().st_uid == os.getuid()
+                and not process_exists(int(pid))):
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's
+    return True
+
+
 # Metrics: every worker writes its samples to files in one folder, which /metrics adds up
 # (prometheus_client's multiprocess mode). The folder starts empty at each start, so counts
 # start at zero, and workers inherit the variable that names it.
@@ -81,7 +104,8 @@ if _settings["METRICS"]:
         for _old_samples in Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).glob("*.db"):
             _old_samples.unlink()
     else:
-        _metrics_folder_made = tempfile.mkdtemp(prefix="artproxy-metrics-")
+        remove_folders_of_stopped_masters(Path(tempfile.gettempdir()))
+        _metrics_folder_made = tempfile.mkdtemp(prefix=f"{METRICS_FOLDER_PREFIX}{os.getpid()}-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_folder_made
 
 

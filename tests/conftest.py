@@ -1,8 +1,6 @@
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import threading
 from pathlib import Path
 
@@ -14,6 +12,7 @@ import jobs.runner
 from main import create_app
 from testing import FakeClock
 from testing.fake_upstream import FakeUpstream
+from tests.real_server import Children, stop_all
 
 
 @pytest.fixture(autouse=True)
@@ -32,14 +31,11 @@ def stop_sweeper_and_runners_after_test():
 
 
 @pytest.fixture
-def processes():
-    """Child processes a test starts; killed with their whole group if still running at the end."""
-    started: list[subprocess.Popen] = []
+def processes(tmp_path):
+    """Child processes a test starts; stopped, with their whole group, at the end."""
+    started = Children(tmp_path)
     yield started
-    for process in started:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+    stop_all(started)
 
 
 @pytest.fixture

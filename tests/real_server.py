@@ -6,6 +6,7 @@ import http.client
 import json
 import os
 import resource
+import signal
 import subprocess
 import sys
 import tempfile
@@ -90,20 +91,57 @@ def start(command: list[str], env: dict[str, str], open_files: int | None = None
                             preexec_fn=limit_open_files if open_files else None)
 
 
-def serve(processes: list, image_dir: Path, workers: int = 2, open_files: int | None = None,
+class Children(list):
+    """Child processes a test started; their output goes to files in ``log_dir``, one per
+    server, which pytest's temporary folders keep for the last few runs."""
+
+    def __init__(self, log_dir: Path) -> None:
+        super().__init__()
+        self.log_dir = log_dir
+        self.logs: dict[str, Path] = {}
+
+    def log_file(self, name: str):
+        return tempfile.NamedTemporaryFile("w", dir=self.log_dir, prefix=f"{name}-",
+                                           suffix=".log", delete=False)
+
+    def server_log(self, base_url: str) -> str:
+        return self.logs[base_url].read_text()
+
+
+def serve(processes: Children, image_dir: Path, workers: int = 2, open_files: int | None = None,
           **settings: str) -> str:
     """Start `python main.py` with ``workers`` worker processes; return its base URL.
 
-    Its output goes to a temporary file, not to a pipe: nobody reads the pipe while the test
-    runs, and a server that logs a lot blocked on it (a whole worker stood still)."""
+    Its output goes to a file, not to a pipe: nobody reads the pipe while the test runs, and
+    a server that logs a lot blocked on it (a whole worker stood still)."""
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
-    log_file = tempfile.NamedTemporaryFile("w", prefix=f"artproxy-server-{port}-", suffix=".log",
-                                           delete=False)
+    log_file = processes.log_file(f"server-{port}")
     process = start(COMMANDS["python main.py"],
                     environment(image_dir, port, WEB_CONCURRENCY=str(workers), **settings),
                     open_files, output=log_file)
     log_file.close()  # the child has its own copy
     processes.append(process)
+    processes.logs[base_url] = Path(log_file.name)
     wait_until_serving(base_url, process)
     return base_url
+
+
+def stop_all(processes: list[subprocess.Popen], seconds: float = 10) -> None:
+    """Stop what is still running: first as an operator's Ctrl-C would, so gunicorn removes
+    its metrics folder, then whatever is left of each process group by force."""
+    running = [process for process in processes if process.poll() is None]
+    for process in running:
+        process.send_signal(signal.SIGINT)
+    deadline = time.monotonic() + seconds
+    for process in running:
+        try:
+            process.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            pass
+    for process in processes:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)  # workers a killed master left behind
+        except ProcessLookupError:
+            pass
+        process.wait()

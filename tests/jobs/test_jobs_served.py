@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -41,8 +40,7 @@ def job_in(base_url: str, job_id: str, *statuses: str) -> dict | None:
 
 def start_job_worker(processes: list, folder: Path, **settings: str):
     """`python main.py worker`, its output to a file nobody has to read."""
-    log_file = tempfile.NamedTemporaryFile("w", prefix="artproxy-worker-", suffix=".log",
-                                           delete=False)
+    log_file = processes.log_file("worker")
     process = start(COMMANDS["python main.py"] + ["worker"],
                     environment(folder, 0, PYTHONUNBUFFERED="1", **settings), output=log_file)
     log_file.close()

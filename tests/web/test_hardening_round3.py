@@ -11,11 +11,9 @@ import os
 import re
 import signal
 import subprocess
-import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -303,13 +301,7 @@ def test_a_full_queue_is_said_once_not_per_refusal(image_dir, processes):
     statuses = [post_json(f"{base_url}/jobs", {"prompt": "x"},
                           {"X-Forwarded-For": f"192.0.2.{number}"})[0] for number in range(12)]
     assert statuses == [202, 202] + [503] * 10
-    assert server_log(base_url).count("queue_full") == 1
-
-
-def server_log(base_url: str) -> str:
-    port = base_url.rsplit(":", 1)[1]
-    log_file, = Path(tempfile.gettempdir()).glob(f"artproxy-server-{port}-*.log")
-    return log_file.read_text()
+    assert processes.server_log(base_url).count("queue_full") == 1
 
 
 # 9. A state folder that cannot be written, is corrupted, or is changed under the server
@@ -345,7 +337,7 @@ def test_corrupted_state_files_are_moved_aside_and_made_afresh(image_dir, proces
     aside = sorted(path.name for path in state.glob("*.corrupt-*"))
     assert [name.split(".corrupt-")[0] for name in aside] == sorted([job_file.name,
                                                                      "limits.sqlite"])
-    assert f"{job_file.name} was moved aside" in server_log(base_url)
+    assert f"{job_file.name} was moved aside" in processes.server_log(base_url)
 
 
 def test_a_job_file_deleted_while_running_is_one_file_again_for_every_worker(image_dir,
@@ -378,7 +370,7 @@ def test_healthz_is_503_while_the_state_folder_cannot_be_written_and_says_so_onc
     assert (status, body["state"]["writable"]) == (503, False)
     assert post_json(f"{base_url}/jobs", {"prompt": "x"})[0] == 503
     time.sleep(1.5)
-    assert server_log(base_url).count("could not take a job") == 1
+    assert processes.server_log(base_url).count("could not take a job") == 1
     state.unlink()
     moved.rename(state)
     assert get(base_url + "/healthz")[0] == 200
@@ -501,6 +493,6 @@ def test_prompts_stay_out_of_the_log_when_an_upstream_is_unreachable(image_dir, 
                      ARTPROXY_POLLINATIONS_URL=closed)
     status, _, body = get(base_url + "/generate?p=my+secret+birthday+surprise")
     assert (status, body["code"]) == (502, "upstream_unreachable")
-    log = server_log(base_url)
+    log = processes.server_log(base_url)
     assert "upstream_unreachable" in log and "Connection refused" in log
     assert "secret" not in log and "birthday" not in log

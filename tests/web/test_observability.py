@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import glob
 import json
+import os
 import re
-import tempfile
+import signal
 import time
 from urllib.parse import urlsplit
 
@@ -14,7 +14,7 @@ import pytest
 from metrics import FLUSH_SECONDS, PrometheusMetrics
 from testing.fake_upstream import Answer
 from tests.helpers import error_of
-from tests.real_server import call, get, serve
+from tests.real_server import call, get, serve, stop_all
 
 SAMPLE = re.compile(r'^(?P<name>[a-z_]+)(?:\{(?P<labels>[^}]*)\})? (?P<value>\S+)$')
 
@@ -98,6 +98,22 @@ def test_jobs_are_counted_by_state(make_app):
     assert value(found, "artproxy_jobs", state="queued") == 2
 
 
+def test_a_metrics_folder_is_removed_at_exit_or_by_the_next_start(image_dir, processes, tmp_path):
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    serve(processes, image_dir, workers=1, TMPDIR=str(temporary))
+    killed_master = processes[-1]
+    [killed_folder] = temporary.glob("artproxy-metrics-*")
+    os.killpg(killed_master.pid, signal.SIGKILL)  # no chance to clean up
+    killed_master.wait()
+    assert killed_folder.is_dir()
+    serve(processes, image_dir, workers=1, TMPDIR=str(temporary))
+    [folder] = temporary.glob("artproxy-metrics-*")  # the killed master's is gone
+    assert folder.name.startswith(f"artproxy-metrics-{processes[-1].pid}-")
+    stop_all(processes)
+    assert list(temporary.iterdir()) == []
+
+
 def test_metrics_can_be_turned_off(make_app):
     client = make_app(METRICS=False).test_client()
     assert client.get("/metrics").status_code == 404
@@ -135,9 +151,7 @@ def test_json_logs_are_one_object_a_line_with_the_request_id(image_dir, processe
                      ARTPROXY_PROVIDER="magicstudio", ARTPROXY_MAGICSTUDIO_URL="http://127.0.0.1:9/x")
     status, _, _ = call("GET", base_url + "/generate?p=x", {"X-Request-ID": "trace-42"})
     assert status == 502
-    port = urlsplit(base_url).port
-    [log_path] = glob.glob(f"{tempfile.gettempdir()}/artproxy-server-{port}-*.log")
-    lines = [line for line in open(log_path).read().splitlines() if line.strip()]
+    lines = [line for line in processes.server_log(base_url).splitlines() if line.strip()]
     entries = [json.loads(line) for line in lines]  # every line is JSON
     assert any(entry.get("request_id") == "trace-42" and "502 upstream_unreachable"
                in entry["message"] for entry in entries)
