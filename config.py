@@ -57,6 +57,20 @@ def provider_list(raw: str) -> tuple[str, ...]:
     return names
 
 
+def model_aliases(raw: str) -> dict[str, str]:
+    """``name=provider`` pairs, comma-separated; which providers exist is checked at startup
+    (generator_client.check_providers)."""
+    aliases: dict[str, str] = {}
+    for pair in comma_list(raw):
+        name, equals, provider = (part.strip() for part in pair.partition("="))
+        if not equals or not name or not provider:
+            raise ValueError(f"{pair!r} is not name=provider")
+        if name in aliases:
+            raise ValueError(f"names {name!r} twice")
+        aliases[name] = provider.lower()
+    return aliases
+
+
 def quality(raw: str) -> int:
     value = int(raw)
     if not 1 <= value <= 100:
@@ -178,6 +192,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("OPENAI_BASE_URL", "https://api.openai.com/v1", str,
             "Base URL of OpenAI's API, or of any server that speaks it."),
     Setting("OPENAI_MODEL", "gpt-image-1", str, "Image model the `openai` provider asks for."),
+    Setting("MODEL_ALIASES", {}, model_aliases,
+            "`/v1` model names routed to one provider, e.g. `dall-e-3=pollinations,"
+            "gpt-image-1=openai`; other names use the whole chain."),
+    Setting("STRICT_MODELS", False, boolean,
+            "`/v1` answers 404 `model_not_found` for a model that is neither artproxy's "
+            "(`artproxy`, a provider, an alias) nor one of OpenAI's image models; off, any name "
+            "uses the chain."),
     Setting("OFFLINE_DELAY", 0.0, non_negative_float,
             "Seconds the `offline` provider takes per picture, to show progress as a real upstream "
             "would (demos, tests)."),
@@ -257,6 +278,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("CLIENT_TIMEOUT", 20.0, positive_float,
             "Seconds a client may leave each read or write of its connection waiting before it "
             "is dropped, so one that never reads its answer cannot hold the memory."),
+    Setting("STREAM_KEEPALIVE", 10.0, positive_float,
+            "Seconds between the comments a `/v1` event stream sends while it waits, so proxies "
+            "that cut idle connections keep it open."),
     Setting("METRICS", True, boolean,
             "Serve Prometheus metrics at `/metrics`, counted for all worker processes."),
     Setting("METRICS_KEY", "", str,
@@ -379,6 +403,8 @@ def shown_default(default: Any) -> str:
         return ""
     if isinstance(default, tuple):
         return ",".join(default)
+    if isinstance(default, dict):
+        return ",".join(f"{name}={value}" for name, value in default.items())
     return str(default)
 
 

@@ -4,12 +4,14 @@
     ├── BadInput                  400 bad_input
     │   ├── BadPrompt             400 invalid_prompt
     │   ├── BadImage              400 invalid_image
-    │   └── BadOption             400 invalid_<option>, unknown_style, ...
+    │   ├── BadOption             400 invalid_<option>, unknown_style, ...
+    │   └── VariationsUnsupported 400 variations_unsupported
     ├── Unauthorized              401 unauthorized
     ├── OriginNotAllowed          403 origin_not_allowed
     ├── InvalidDeleteToken        403 invalid_delete_token
     ├── ImageNotFound             404 image_not_found
     ├── JobNotFound               404 job_not_found
+    ├── ModelNotFound             404 model_not_found
     ├── RateLimited               429 rate_limited
     ├── StorageUnavailable        503 storage_unavailable
     │   └── StorageFull           507 storage_full
@@ -72,6 +74,12 @@ class BadPrompt(BadInput):
     code = "invalid_prompt"
 
 
+class VariationsUnsupported(BadInput):
+    """/v1/images/variations when no configured provider draws variations."""
+
+    code = "variations_unsupported"
+
+
 class BadOption(BadInput):
     """One image option is not valid; ``code`` says which and how, for clients to act on."""
 
@@ -112,6 +120,15 @@ class JobNotFound(ArtproxyError):
     status_code = 404
     code = "job_not_found"
     message = "Job not found or expired"
+
+
+class ModelNotFound(ArtproxyError):
+    """/v1 with ARTPROXY_STRICT_MODELS: a model that is neither artproxy's nor OpenAI's."""
+
+    status_code = 404
+    code = "model_not_found"
+    message = "The model does not exist"
+    param = "model"
 
 
 class RateLimited(ArtproxyError):

@@ -9,7 +9,8 @@ This module imports none of them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -40,6 +41,7 @@ class ImageOptions:
     style: str | None = None
     transparent: bool = False
     format: str = "png"
+    quality: int | None = None  # a lossy format's, 0-100; None: ARTPROXY_LOSSY_QUALITY
     provider: str | None = None  # one configured provider for this call only
 
     @property
@@ -55,6 +57,20 @@ class GeneratedImage:
     data: bytes
     provider: str
     image: Any = None  # a Pillow image, set by CheckedImages
+
+
+@dataclass(frozen=True)
+class PartialImages:
+    """Someone who wants up to ``wanted`` unfinished pictures of a call as the upstream draws
+    them; ``send`` takes each one's bytes."""
+
+    wanted: int
+    send: Callable[[bytes], None]
+
+
+# Set around a call by whoever streams (the service, for /v1's streams); a provider whose
+# upstream streams partial images sends them there, any other ignores it.
+PARTIAL_IMAGES: ContextVar[PartialImages | None] = ContextVar("partial_images", default=None)
 
 
 class Provider(Protocol):
@@ -94,6 +110,20 @@ class Editor(Protocol):
         ...
 
 
+@runtime_checkable
+class Varier(Protocol):
+    """A provider whose upstream may draw variations of an image (openai, with a dall-e-2
+    model); ``draws_variations`` says whether this one's does."""
+
+    @property
+    def draws_variations(self) -> bool:
+        ...
+
+    def vary(self, image_png: bytes, options: ImageOptions) -> GeneratedImage:
+        """A new picture in the manner of ``image_png``."""
+        ...
+
+
 # name -> "module:Class"; imported only when chosen, so an unused provider costs nothing.
 PROVIDERS: dict[str, str] = {
     "magicstudio": "providers.magicstudio:MagicStudioProvider",
@@ -110,6 +140,10 @@ REQUIRED_SETTINGS: dict[str, tuple[str, ...]] = {"openai": ("OPENAI_API_KEY",)}
 def check_providers(config: Mapping[str, Any]) -> None:
     """ConfigError for an unknown provider name or a missing required setting. Imports nothing,
     so gunicorn's master can call it before its workers patch the standard library."""
+    for alias, name in config["MODEL_ALIASES"].items():
+        if name not in config["PROVIDER"]:
+            raise ConfigError(f"ARTPROXY_MODEL_ALIASES routes {alias} to {name}, which is not "
+                              f"one of ARTPROXY_PROVIDER ({', '.join(config['PROVIDER'])})")
     for name in config["PROVIDER"]:
         plugins.target(PROVIDERS, name, "PROVIDER")
         for setting in REQUIRED_SETTINGS.get(name, ()):

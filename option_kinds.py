@@ -205,7 +205,11 @@ class WholeNumber:
         return {"type": "integer", "minimum": self.smallest, "maximum": self.largest}
 
     def text_schema(self) -> dict[str, Any]:
-        return self.schema()
+        # The digits themselves, as a query string carries them: a schema of integers let a
+        # fuzzer's "invalid" null reach the server as an empty value, which is no value at all.
+        numbers = whole_numbers_pattern(max(1, self.smallest), self.largest)
+        return {"type": "string",
+                "pattern": f"^(?:{'0|' if self.smallest == 0 else ''}{numbers})$"}
 
     def shown(self, default: Any) -> str:
         return f"{self.smallest} to {self.largest}"

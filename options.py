@@ -134,7 +134,11 @@ def declared_options(providers: tuple[str, ...]) -> tuple[Option, ...]:
         Option("format", Choice(tuple(FORMATS), any_case=True, aliases=FORMAT_ALIASES),
                "invalid_format",
                "The bytes, `mime`, the stored URL's extension (`.png .webp .jpg`) and the served "
-               "`Content-Type` agree. Lossy formats use `ARTPROXY_LOSSY_QUALITY`."),
+               "`Content-Type` agree. Lossy formats are encoded at `quality`."),
+        Option("quality", WholeNumber(0, 100), "invalid_quality",
+               "For `webp` and `jpeg`: the encoder's quality; higher keeps more detail and "
+               "makes larger files. Left out: `ARTPROXY_LOSSY_QUALITY`. PNG is lossless and "
+               "ignores it."),
         Option("seed", WholeNumber(0, MAX_SEED), "invalid_seed",
                "Passed to providers that take one (`pollinations`, `offline`): the same prompt, "
                "options and seed give the same picture."),

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
@@ -19,8 +20,16 @@ from PIL import Image, ImageChops
 
 import tokens
 from clock import Clock
-from errors import ImageNotFound, InvalidDeleteToken
-from generator_client import Editor, GeneratedImage, ImageOptions, Provider
+from errors import ArtproxyError, ImageNotFound, InvalidDeleteToken, VariationsUnsupported
+from generator_client import (
+    PARTIAL_IMAGES,
+    Editor,
+    GeneratedImage,
+    ImageOptions,
+    PartialImages,
+    Provider,
+    Varier,
+)
 from imaging import (
     FORMATS,
     PNG,
@@ -31,7 +40,7 @@ from imaging import (
     png_from_upstream,
     to_png,
 )
-from imaging.edits import open_editable, region_to_redraw, within_side
+from imaging.edits import laid_over, open_editable, region_to_redraw, within_side
 from metrics import Metrics, NullMetrics
 from options import MAX_SEED, MAX_SIDE, styled_prompt
 from os_threads import INLINE_PIXELS, in_os_thread
@@ -50,6 +59,16 @@ class RenderedImage:
     width: int
     height: int
     provider: str  # the one that drew it
+    prompt: str = ""  # what the upstream received: the caller's, with the style's words
+
+
+@dataclass(frozen=True)
+class PartialsWanted:
+    """Up to ``count`` unfinished pictures per picture, for ``send``, where the upstream gives
+    them."""
+
+    count: int
+    send: Callable[[RenderedImage], None]
 
 
 @dataclass
@@ -62,6 +81,7 @@ class ImageService:
     clock: Clock = field(default=time.time)
     breakers: list[CircuitBreaker] = field(default_factory=list)  # one per provider, for /healthz
     editors: dict[str, Editor] = field(default_factory=dict)  # providers that edit natively
+    variers: dict[str, Varier] = field(default_factory=dict)  # providers that draw variations
     # What every process of the deployment counts in (limits, breakers); None in bare tests.
     counters: Storage | None = None
     secret_key: str = field(default_factory=lambda: secrets.token_hex(32), repr=False)
@@ -78,6 +98,7 @@ class ImageService:
             provider=chain.provider,
             breakers=chain.breakers,
             editors=chain.editors,
+            variers=chain.variers,
             counters=counters,
             store=store,
             image_ttl_seconds=config["IMAGE_TTL"],
@@ -88,11 +109,39 @@ class ImageService:
             secret_key=config["SECRET_KEY"] or secrets.token_hex(32),
         )
 
-    def render(self, prompt: str, options: ImageOptions = AS_THE_UPSTREAM_DRAWS) -> RenderedImage:
-        generated = self.provider.generate(styled_prompt(prompt, options.style), options)
+    def render(self, prompt: str, options: ImageOptions = AS_THE_UPSTREAM_DRAWS,
+               partials: PartialsWanted | None = None) -> RenderedImage:
+        styled = styled_prompt(prompt, options.style)
+        with self.partials_sent(partials, options):
+            generated = self.provider.generate(styled, options)
         if generated.image is not None and not heavy(generated.image, options):
-            return self.finished(generated, options)  # light work: stay in the greenlet
-        return in_os_thread(lambda: self.finished(generated, options))
+            finished = self.finished(generated, options)  # light work: stay in the greenlet
+        else:
+            finished = in_os_thread(lambda: self.finished(generated, options))
+        return replace(finished, prompt=styled)
+
+    @contextmanager
+    def partials_sent(self, partials: PartialsWanted | None,
+                      options: ImageOptions) -> Iterator[None]:
+        """While drawing: the upstream's partial pictures, if it streams them, finished as the
+        final one will be (size, transparency, format) and sent on; one that cannot be used is
+        left out."""
+        if partials is None or not partials.count:
+            yield
+            return
+
+        def send(data: bytes) -> None:
+            try:
+                partials.send(in_os_thread(lambda: self.finished(
+                    GeneratedImage(data, provider=""), options)))
+            except ArtproxyError:
+                pass
+
+        token = PARTIAL_IMAGES.set(PartialImages(partials.count, send))
+        try:
+            yield
+        finally:
+            PARTIAL_IMAGES.reset(token)
 
     def finished(self, generated: GeneratedImage, options: ImageOptions) -> RenderedImage:
         """The upstream's picture as asked."""
@@ -110,11 +159,13 @@ class ImageService:
         if options.transparent:
             image = make_transparent(image)
         image_format = FORMATS[options.format]
-        return RenderedImage(image_format.encode(image, self.lossy_quality), image_format,
+        quality = self.lossy_quality if options.quality is None else options.quality
+        return RenderedImage(image_format.encode(image, quality), image_format,
                              image.width, image.height, provider)
 
     def edit(self, prompt: str, image: Image.Image, region: Image.Image,
-             options: ImageOptions = AS_THE_UPSTREAM_DRAWS) -> RenderedImage:
+             options: ImageOptions = AS_THE_UPSTREAM_DRAWS,
+             partials: PartialsWanted | None = None) -> RenderedImage:
         """``image`` redrawn by ``prompt`` inside ``region`` (an L mask, 255 = redraw); every
         pixel outside it is kept as it was.
 
@@ -126,7 +177,10 @@ class ImageService:
         original = image if image.mode == "RGBA" else image.convert("RGBA")
         if editor is not None:
             image_png, mask_png = in_os_thread(lambda: openai_edit_inputs(original, region))
-            generated = editor.edit(prompt, image_png, mask_png, options)
+            # Only a native edit's partial pictures are the edit's; another upstream's would be
+            # its drawing before the caller's picture is laid around it.
+            with self.partials_sent(partials, options):
+                generated = editor.edit(prompt, image_png, mask_png, options)
             edited = in_os_thread(lambda: open_checked(generated.data, self.max_image_pixels))
         else:
             drawing_options = replace(options, width=image.width, height=image.height)
@@ -136,30 +190,62 @@ class ImageService:
         # The caller's size if it asked for one, else the image's own.
         sized = options if options.size else replace(options, width=image.width,
                                                     height=image.height)
-        return in_os_thread(lambda: self.encoded(edited, sized, generated.provider))
+        finished = in_os_thread(lambda: self.encoded(edited, sized, generated.provider))
+        return replace(finished, prompt=prompt)
 
-    def render_many(self, prompt: str, options: ImageOptions, count: int) -> list[RenderedImage]:
+    def render_many(self, prompt: str, options: ImageOptions, count: int,
+                    partials: PartialsWanted | None = None) -> list[RenderedImage]:
         """``count`` different pictures of ``prompt``, drawn at once."""
-        return in_parallel(lambda picture: self.render(prompt, picture), pictures(options, count))
+        return in_parallel(lambda picture: self.render(prompt, picture, partials),
+                           pictures(options, count))
 
-    def edit_many(self, prompt: str, image_data: bytes, mask_data: bytes | None,
-                  options: ImageOptions, count: int) -> list[RenderedImage]:
-        """``count`` different edits of the caller's image, where its mask (or, without one, the
-        image itself) is transparent; BadImage for an image or mask that cannot be used.
+    def edit_many(self, prompt: str, images_data: Sequence[bytes], mask_data: bytes | None,
+                  options: ImageOptions, count: int,
+                  partials: PartialsWanted | None = None) -> list[RenderedImage]:
+        """``count`` different edits of the caller's images laid over one another in order,
+        redrawn where the mask (applied to the first image) or, without one, the laid-over
+        picture is transparent; BadImage for an image or mask that cannot be used.
 
         An image larger than MAX_SIDE a side is edited scaled down to fit MAX_SIDE x MAX_SIDE,
         so an edit costs no more than a generation of that size."""
-        image, region = in_os_thread(lambda: self.edit_inputs(image_data, mask_data))
-        return in_parallel(lambda picture: self.edit(prompt, image, region, picture),
+        image, region = in_os_thread(lambda: self.edit_inputs(images_data, mask_data))
+        return in_parallel(lambda picture: self.edit(prompt, image, region, picture, partials),
                            pictures(options, count))
 
-    def edit_inputs(self, image_data: bytes,
+    def edit_inputs(self, images_data: Sequence[bytes],
                     mask_data: bytes | None) -> tuple[Image.Image, Image.Image]:
-        """The caller's image and the region to redraw, at most MAX_SIDE a side."""
-        image = open_editable(image_data, "image", self.max_image_pixels)
+        """The caller's images as one, and the region to redraw, at most MAX_SIDE a side. Each
+        is decoded only when it is laid over the others, so only two are in memory at once."""
+        first, *others = images_data
+        image = open_editable(first, "image", self.max_image_pixels)
         mask = (open_editable(mask_data, "mask", self.max_image_pixels)
                 if mask_data is not None else None)
-        return within_side(image, region_to_redraw(image, mask), MAX_SIDE)
+        region = region_to_redraw(image, mask) if mask is not None else None
+        for data in others:
+            image = laid_over(image, open_editable(data, "image", self.max_image_pixels))
+        return within_side(image, region or region_to_redraw(image, None), MAX_SIDE)
+
+    def vary_many(self, image_data: bytes, options: ImageOptions,
+                  count: int) -> list[RenderedImage]:
+        """``count`` variations of the caller's image, drawn by the provider named in
+        ``options`` or the first that can; VariationsUnsupported when none can."""
+        varier = (self.variers.get(options.provider) if options.provider
+                  else next(iter(self.variers.values()), None))
+        if varier is None:
+            raise VariationsUnsupported(
+                "No configured provider draws variations"
+                + (f" as {options.provider}" if options.provider else "")
+                + ": they need the openai provider with a dall-e-2 model (ARTPROXY_PROVIDER "
+                "including openai, ARTPROXY_OPENAI_MODEL=dall-e-2)", "model")
+        image_png = in_os_thread(lambda: to_png(
+            open_editable(image_data, "image", self.max_image_pixels)))
+
+        def vary(picture: ImageOptions) -> RenderedImage:
+            generated = varier.vary(image_png, picture)
+            drawn = in_os_thread(lambda: open_checked(generated.data, self.max_image_pixels))
+            return in_os_thread(lambda: self.encoded(drawn, picture, generated.provider))
+
+        return in_parallel(vary, pictures(options, count))
 
     def native_editor(self, provider: str | None) -> Editor | None:
         """The provider to ask for a native edit: the one named, or the only one configured."""

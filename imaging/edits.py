@@ -6,6 +6,7 @@ from PIL import Image
 
 from errors import BadImage, BadUpstreamImage
 from imaging.checks import open_checked
+from imaging.transforms import fit
 
 EDITABLE_FORMATS = ("PNG", "JPEG", "WEBP")
 
@@ -60,3 +61,9 @@ def within_side(image: Image.Image, region: Image.Image,
     # against 0.69 s for Lanczos all the way, for a picture that is redrawn anyway.
     smaller = image.resize(size, Image.Resampling.LANCZOS, reducing_gap=1.0)
     return smaller, region.resize(size, Image.Resampling.NEAREST)
+
+
+def laid_over(below: Image.Image, above: Image.Image) -> Image.Image:
+    """``above`` fitted to ``below``'s size and laid over it: where ``above`` is transparent,
+    ``below`` shows. How an edit's several images become the one it redraws."""
+    return Image.alpha_composite(below.convert("RGBA"), fit(above, below.size).convert("RGBA"))

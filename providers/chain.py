@@ -19,6 +19,7 @@ from generator_client import (
     Editor,
     Provider,
     UpstreamProvider,
+    Varier,
     check_providers,
 )
 from metrics import Metrics
@@ -35,6 +36,7 @@ class Chain:
     provider: Provider  # the whole chain, as one provider
     breakers: list[CircuitBreaker]  # one per configured provider, in order, for /healthz
     editors: dict[str, Editor]  # the providers whose upstream edits images natively
+    variers: dict[str, Varier]  # the providers whose upstream draws variations
 
 
 def create_provider(name: str, config: Mapping[str, Any]) -> UpstreamProvider:
@@ -52,10 +54,13 @@ def create_chain(config: Mapping[str, Any], counters: Counters, clock: Clock,
     guarded: list[Provider] = []
     breakers: list[CircuitBreaker] = []
     editors: dict[str, Editor] = {}
+    variers: dict[str, Varier] = {}
     for name in config["PROVIDER"]:
         bare = create_provider(name, config)
         if isinstance(bare, Editor):
             editors[name] = bare
+        if isinstance(bare, Varier) and bare.draws_variations:
+            variers[name] = bare
         breaker = CircuitBreaker(
             CheckedImages(bare, config["MAX_IMAGE_PIXELS"]), bare.upstream, counters,
             config["REDIS_PREFIX"],
@@ -65,4 +70,4 @@ def create_chain(config: Mapping[str, Any], counters: Counters, clock: Clock,
         breakers.append(breaker)
         observed: Provider = ObservedCalls(breaker, metrics) if metrics.enabled else breaker
         guarded.append(MergedCalls(observed) if config["MERGE_IDENTICAL_CALLS"] else observed)
-    return Chain(FallbackChain(guarded), breakers, editors)
+    return Chain(FallbackChain(guarded), breakers, editors, variers)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable, Mapping
+import warnings
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import openai
@@ -23,7 +24,15 @@ from errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from generator_client import Editor, GeneratedImage, ImageOptions, UpstreamProvider
+from generator_client import (
+    PARTIAL_IMAGES,
+    Editor,
+    GeneratedImage,
+    ImageOptions,
+    PartialImages,
+    UpstreamProvider,
+    Varier,
+)
 from providers.http_upstream import retry_after_seconds, too_large_message
 
 # The sizes each model family draws (OpenAI's API reference); others get the gpt-image sizes.
@@ -32,9 +41,11 @@ SIZES = {
     "dall-e-3": ((1024, 1024), (1792, 1024), (1024, 1792)),
     "gpt-image": ((1024, 1024), (1536, 1024), (1024, 1536)),
 }
+STREAMING_MODELS = ("gpt-image", "chatgpt-image")
+MAX_PARTIAL_IMAGES = 3  # OpenAI's limit
 
 
-class OpenAIProvider(UpstreamProvider, Editor):
+class OpenAIProvider(UpstreamProvider, Editor, Varier):
     name = "openai"
 
     def __init__(self, api_key: str, base_url: str, model: str, connect_timeout: float,
@@ -58,7 +69,7 @@ class OpenAIProvider(UpstreamProvider, Editor):
                    config["MAX_UPSTREAM_BYTES"])
 
     def generate(self, prompt: str, options: ImageOptions) -> GeneratedImage:
-        return self._call(self.client.images.generate, self._arguments(prompt, options.size))
+        return self._drawn(self.client.images.generate, self._arguments(prompt, options.size))
 
     def edit(self, prompt: str, image_png: bytes, mask_png: bytes,
              options: ImageOptions) -> GeneratedImage:
@@ -66,19 +77,53 @@ class OpenAIProvider(UpstreamProvider, Editor):
         arguments = self._arguments(prompt, options.size)
         arguments.update(image=("image.png", image_png, "image/png"),
                          mask=("mask.png", mask_png, "image/png"))
-        return self._call(self.client.images.edit, arguments)
+        return self._drawn(self.client.images.edit, arguments)
 
-    def _arguments(self, prompt: str, size: tuple[int, int] | None) -> dict[str, Any]:
-        arguments: dict[str, Any] = {"model": self.model, "prompt": prompt, "n": 1,
+    def _drawn(self, method: Callable[..., Any], arguments: dict[str, Any]) -> GeneratedImage:
+        """The picture, asked for as a stream when someone wants the partial ones on the way
+        and the model streams (gpt-image models do, dall-e ones do not)."""
+        partials = PARTIAL_IMAGES.get()
+        if partials is None or not self.model.startswith(STREAMING_MODELS):
+            return self._call(lambda: first_image(method(**arguments)))
+        arguments.update(stream=True, partial_images=min(partials.wanted, MAX_PARTIAL_IMAGES))
+        return self._call(lambda: self.streamed(method(**arguments), partials))
+
+    def streamed(self, events: Iterable[Any], partials: PartialImages) -> str | None:
+        """The completed picture's base64; each partial one before it is sent on as it comes."""
+        for event in events:
+            if event.type.endswith(".partial_image"):
+                partials.send(self.decoded(event.b64_json))
+            elif event.type.endswith(".completed"):
+                return str(event.b64_json)
+        return None
+
+    @property
+    def draws_variations(self) -> bool:
+        return self.model.startswith("dall-e-2")  # the only model OpenAI draws them with
+
+    def vary(self, image_png: bytes, options: ImageOptions) -> GeneratedImage:
+        arguments = self._arguments(None, options.size)
+        arguments["image"] = ("image.png", image_png, "image/png")
+        with warnings.catch_warnings():
+            # The SDK marks variations deprecated, as dall-e-2 is; they still work, and the
+            # servers that speak OpenAI's API still draw them.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return self._call(
+                lambda: first_image(self.client.images.create_variation(**arguments)))
+
+    def _arguments(self, prompt: str | None, size: tuple[int, int] | None) -> dict[str, Any]:
+        arguments: dict[str, Any] = {"model": self.model, "n": 1,
                                      "size": "x".join(map(str, self.nearest_size(size)))}
+        if prompt is not None:
+            arguments["prompt"] = prompt
         if not self.model.startswith("gpt-image"):
             arguments["response_format"] = "b64_json"  # gpt-image models only answer base64
         return arguments
 
-    def _call(self, method: Callable[..., ImagesResponse],
-              arguments: dict[str, Any]) -> GeneratedImage:
+    def _call(self, fetch: Callable[[], str | None]) -> GeneratedImage:
+        """The upstream's picture, from ``fetch``'s base64, with its failures as artproxy's."""
         try:
-            result = method(**arguments)
+            encoded = fetch()
         except openai.APITimeoutError as error:
             raise UpstreamTimeout() from error
         except openai.APIConnectionError as error:
@@ -94,7 +139,9 @@ class OpenAIProvider(UpstreamProvider, Editor):
                     f"The image generator failed with status {error.status_code}") from error
             raise UpstreamRejected(f"The image generator refused the request with status "
                                    f"{error.status_code}") from error
-        return GeneratedImage(data=self.decoded(result), provider=self.name)
+        except openai.APIError as error:  # an error event in the middle of a stream
+            raise UpstreamUnavailable("The image generator failed while drawing") from error
+        return GeneratedImage(data=self.decoded(encoded), provider=self.name)
 
     def nearest_size(self, wanted: tuple[int, int] | None) -> tuple[int, int]:
         family = next((name for name in SIZES if self.model.startswith(name)), "gpt-image")
@@ -108,8 +155,7 @@ class OpenAIProvider(UpstreamProvider, Editor):
             max(0, wanted[0] - size[0]) + max(0, wanted[1] - size[1]),
             size[0] * size[1]))
 
-    def decoded(self, result: ImagesResponse) -> bytes:
-        encoded = result.data[0].b64_json if result.data else None
+    def decoded(self, encoded: str | None) -> bytes:
         if not encoded:
             raise BadUpstreamImage("The image generator answered without an image")
         if len(encoded) * 3 // 4 > self.max_bytes:
@@ -118,3 +164,9 @@ class OpenAIProvider(UpstreamProvider, Editor):
             return base64.b64decode(encoded, validate=True)
         except (binascii.Error, ValueError) as error:
             raise BadUpstreamImage("The image generator's base64 is not valid") from error
+
+
+def first_image(result: ImagesResponse) -> str | None:
+    if not isinstance(result, ImagesResponse):  # the SDK hands over a body that is not JSON as text
+        raise BadUpstreamImage("The image generator did not answer in OpenAI's shape")
+    return result.data[0].b64_json if result.data else None

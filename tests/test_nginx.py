@@ -34,8 +34,9 @@ http {{
 
 
 @pytest.fixture
-def artproxy(image_dir, processes) -> str:
-    return serve(processes, image_dir, workers=2, ARTPROXY_TRUSTED_PROXIES="1")
+def artproxy(request, image_dir, processes) -> str:
+    settings = getattr(request, "param", {})  # a test's own, by indirect parametrization
+    return serve(processes, image_dir, workers=2, ARTPROXY_TRUSTED_PROXIES="1", **settings)
 
 
 @pytest.fixture
@@ -96,6 +97,18 @@ def test_jobs_and_v1_share_the_burst_limit_but_polls_do_not(nginx):
     assert {status for status, _, _ in answers} == {200, 202, 429}
     job = next(body for status, _, body in answers if status == 202)
     assert all(get(f"{nginx}/jobs/{job['id']}")[0] == 200 for _ in range(30))
+
+
+@pytest.mark.parametrize("artproxy", [{"ARTPROXY_OFFLINE_DELAY": "1.2",
+                                       "ARTPROXY_STREAM_KEEPALIVE": "0.3"}], indirect=True)
+def test_a_v1_stream_passes_through_nginx_as_it_happens(nginx):
+    from tests.web.test_openai_clients import raw_stream
+
+    lines = raw_stream(nginx, {"prompt": "x", "stream": True, "size": "64x64"})
+    comments = [seconds for seconds, line in lines if line.startswith(":")]
+    completed = next(seconds for seconds, line in lines
+                     if line == "event: image_generation.completed")
+    assert len(comments) >= 2 and comments[0] < 0.8 < completed  # not held back by buffering
 
 
 def test_metrics_are_not_served_to_the_internet(nginx):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -16,8 +17,12 @@ SECTION = README.split("### Use it from the OpenAI SDK", 1)[1].split("\n### ", 1
 README_URL = "http://127.0.0.1:5000"
 
 
-def example(language: str) -> str:
-    return re.search(rf"```{language}\n(.*?)```", SECTION, re.DOTALL).group(1)
+CLIENTS = README.split("### Use it from other clients", 1)[1].split("\n## ", 1)[0]
+KEY = "your-artproxy-key"
+
+
+def example(language: str, section: str = SECTION) -> str:
+    return re.search(rf"```{language}\n(.*?)```", section, re.DOTALL).group(1)
 
 
 def test_the_python_example(image_dir, processes, tmp_path):
@@ -48,3 +53,25 @@ def test_the_jobs_example_body_makes_a_job(image_dir, processes):
     if done["status"] != "done":
         done = get(f"{base_url}{created['status_url']}?wait=30")[2]
     assert done["status"] == "done" and done["result"]["width"] == 1024
+
+
+def test_the_litellm_example(image_dir, processes):
+    base_url = serve(processes, image_dir, ARTPROXY_PROVIDER="offline", ARTPROXY_PREMIUM_KEYS=KEY)
+    code = example("python", CLIENTS).replace(README_URL, base_url)
+    printed = subprocess.run([str(PROJECT_DIR / ".venv-litellm" / "bin" / "python"), "-c", code],
+                             capture_output=True, text=True, check=True, timeout=120,
+                             env={**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}).stdout
+    assert printed.strip().startswith(base_url + "/images/")
+
+
+def test_the_node_example(image_dir, processes):
+    base_url = serve(processes, image_dir, ARTPROXY_PROVIDER="offline", ARTPROXY_PREMIUM_KEYS=KEY)
+    # Inside tests/node, where `import ... from 'openai'` finds the installed SDK.
+    script = PROJECT_DIR / "tests" / "node" / f".readme-example-{os.getpid()}.mjs"
+    script.write_text(example("js", CLIENTS).replace(README_URL, base_url))
+    try:
+        printed = subprocess.run(["node", str(script)], capture_output=True, text=True,
+                                 check=True, timeout=60).stdout
+    finally:
+        script.unlink()
+    assert int(printed) > 1000  # the completed picture's base64

@@ -45,7 +45,7 @@ def test_edit_many_redraws_only_the_region_of_each(make_app):
         buffer = io.BytesIO()
         picture.save(buffer, format="PNG")
         data.append(buffer.getvalue())
-    edited = service_of(make_app).edit_many("a sunset", data[0], data[1], ImageOptions(), 2)
+    edited = service_of(make_app).edit_many("a sunset", [data[0]], data[1], ImageOptions(), 2)
     assert len({picture.data for picture in edited}) == 2
     for picture in edited:
         image = decoded(picture.data).convert("RGB")
@@ -70,6 +70,6 @@ def test_an_edit_of_a_large_image_is_drawn_within_the_largest_side(make_app):
     large.paste((0, 0, 0, 0), (0, 0, 2048, 3072))
     buffer = io.BytesIO()
     large.save(buffer, format="PNG")
-    edited = service.edit_many("a sunset", buffer.getvalue(), None, ImageOptions(), 2)
+    edited = service.edit_many("a sunset", [buffer.getvalue()], None, ImageOptions(), 2)
     assert asked == [(2048, 1536), (2048, 1536)]
     assert {(picture.width, picture.height) for picture in edited} == {(2048, 1536)}

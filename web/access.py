@@ -106,6 +106,10 @@ def check_key(keys: tuple[str, ...], refusal: Unauthorized) -> None:
     """Return if one of ``keys`` was presented; else ``refusal``. A client past its
     ARTPROXY_AUTH_FAILURE_LIMIT of wrong keys gets RateLimited instead, before its key is even
     compared, so guessing on learns nothing."""
+    if request.method == "OPTIONS":
+        # A browser's CORS preflight never carries the key (Fetch sends no credentials on
+        # it), and it only asks what the real request may do; that one needs the key.
+        return
     presented = presented_key()
     guard: FailedKeys | None = current_app.extensions.get(FAILED_KEYS)
     client = get_remote_address()

@@ -23,11 +23,12 @@ from storage import NAME_PATTERN
 from web.jobs import LONGEST_WAIT_SECONDS
 from web.limits import unlimited
 from web.openai_v1.fields import (
-    CHAIN_MODEL,
+    API_FIELDS,
     OPENAI_NAMES,
     RESPONSE_FORMATS,
     OpenAIName,
 )
+from web.openai_v1.images import MAX_EDIT_IMAGES
 
 contract = Blueprint("contract", __name__)
 
@@ -139,20 +140,33 @@ def paths(providers: list[str], keys_required: bool, admin: bool,
             ])},
         "/v1/images/generations": {"post": operation(
             "OpenAI's image generation", {
-                200: json_answer("ImagesResponse"),
-                **errors(*GENERATING_ERRORS, 401, 507, openai=True)},
+                200: images_answer(),
+                **errors(*GENERATING_ERRORS, 401, 404, 507, openai=True)},
             body={"$ref": "#/components/schemas/GenerationRequest"}, security=keyed)},
         "/v1/images/edits": {"post": operation(
             "OpenAI's image edit (multipart)", {
-                200: json_answer("ImagesResponse"),
-                **errors(*GENERATING_ERRORS, 401, 413, 507, openai=True)},
+                200: images_answer(),
+                **errors(*GENERATING_ERRORS, 401, 404, 413, 507, openai=True)},
             body={"$ref": "#/components/schemas/EditRequest"}, media="multipart/form-data",
             security=keyed, encoding={
                 "image": {"contentType": ", ".join(f"image/{kind.lower()}"
                                                    for kind in EDITABLE_FORMATS)},
                 "mask": {"contentType": "image/png"}})},
-        "/v1/models": {"get": operation("The models: artproxy, then each provider", {
-            200: json_answer("Models")})},
+        "/v1/images/variations": {"post": operation(
+            "OpenAI's image variations (multipart): where a provider draws them", {
+                200: json_answer("ImagesResponse"),
+                **errors(*GENERATING_ERRORS, 401, 404, 413, 507, openai=True)},
+            body={"$ref": "#/components/schemas/VariationRequest"},
+            media="multipart/form-data", security=keyed, encoding={
+                "image": {"contentType": ", ".join(f"image/{kind.lower()}"
+                                                   for kind in EDITABLE_FORMATS)}})},
+        "/v1/models": {"get": operation(
+            "The models: artproxy, each provider, each alias, OpenAI's image models", {
+                200: json_answer("Models")}, security=keyed)},
+        "/v1/models/{model_id}": {"get": operation("One model", {
+            200: json_answer("Model"), **errors(404, openai=True)},
+            parameters=[{"name": "model_id", "in": "path", "required": True,
+                         "schema": {"type": "string"}}], security=keyed)},
         "/openapi.json": {"get": operation("This document", {200: {
             "description": "OpenAPI 3.1", "headers": request_id_header(),
             "content": {JSON: {"schema": {"type": "object"}}}}})},
@@ -225,10 +239,27 @@ def or_absent(option: Option, words: Mapping[str, object] | None = None) -> dict
     return {"anyOf": [schema, {"enum": absent}]}
 
 
+def openai_fields(options: Mapping[str, Option], max_images: int) -> dict[str, Any]:
+    """A generation's fields, and an edit's besides its files. Any model is drawn (by the chain)
+    unless ARTPROXY_STRICT_MODELS is set."""
+    return {
+        "model": {"type": ["string", "null"]},
+        "n": {"type": ["integer", "null"], "minimum": 1, "maximum": max_images},
+        **{openai: openai_field(name, options) for openai, name in OPENAI_NAMES.items()},
+        "response_format": {"enum": [*RESPONSE_FORMATS, "", None]},
+        **{name: {"anyOf": [kind.schema(), {"enum": ["", None]}]}
+           for name, (kind, _) in API_FIELDS.items()},
+        "user": {"type": ["string", "null"]},
+    }
+
+
 def openai_field(name: OpenAIName, options: Mapping[str, Option]) -> dict[str, Any]:
     if name.only_words:
         return {"enum": [*name.words, "", None]}
-    return or_absent(options[name.option], name.words)
+    option = options[name.option]
+    if option.kind.json_type != "string":  # "" is left out here too, as for every /v1 field
+        return {"anyOf": [or_absent(option, name.words), {"const": ""}]}
+    return or_absent(option, name.words)
 
 
 @functools.cache
@@ -301,6 +332,16 @@ def json_answer(schema: str, retry: bool = False) -> dict:
         headers["Retry-After"] = {"$ref": "#/components/headers/Retry-After"}
     return {"description": "OK", "headers": headers,
             "content": {JSON: {"schema": {"$ref": f"#/components/schemas/{schema}"}}}}
+
+
+def images_answer() -> dict:
+    """OpenAI's JSON answer, or with ``"stream": true`` its events."""
+    answer = json_answer("ImagesResponse")
+    answer["content"]["text/event-stream"] = {"schema": {
+        "type": "object", "required": ["event", "data"],
+        "properties": {"event": {"type": "string"}, "data": {
+            "type": "string", "contentMediaType": "application/json"}}}}
+    return answer
 
 
 def text_answer(media: str) -> dict:
@@ -394,21 +435,24 @@ def schemas(options: tuple[Option, ...], providers: list[str], max_prompt: int,
             "properties": {
                 "prompt": {"$ref": "#/components/schemas/Prompt"},
                 # null or "" is the same as leaving a field out, as OpenAI's SDKs may send it
-                "model": {"enum": [CHAIN_MODEL, *providers, "", None]},
-                "n": {"type": ["integer", "null"], "minimum": 1, "maximum": max_images},
-                **{openai: openai_field(name, by_name) for openai, name in OPENAI_NAMES.items()},
-                "response_format": {"enum": [*RESPONSE_FORMATS, "", None]}},
+                **openai_fields(by_name, max_images)},
             **no_transparent_jpeg(
                 "background",
                 {"enum": [word for word, value in OPENAI_NAMES["background"].words.items()
                           if value is True]},
                 "output_format")},
         "EditRequest": {"type": "object", "required": ["image", "prompt"], "properties": {
-            "image": {"type": "string", "description": "A PNG, JPEG or WebP"},
-            "mask": {"type": "string", "description": "A PNG whose transparent pixels are redrawn"},
+            "image": {"type": "string", "description": f"A PNG, JPEG or WebP; as `image` or "
+                                                       f"`image[]`, up to {MAX_EDIT_IMAGES}, "
+                                                       f"laid over one another in order"},
+            "mask": {"type": "string", "description": "A PNG whose transparent pixels are "
+                                                      "redrawn in the first image"},
             "prompt": {"$ref": "#/components/schemas/Prompt"}}},
+        "VariationRequest": {"type": "object", "required": ["image"], "properties": {
+            "image": {"type": "string", "description": "A PNG, JPEG or WebP"}}},
         "ImagesResponse": {"type": "object", "required": ["created", "data"], "properties": {
             "created": {"type": "integer"},
             "data": {"type": "array", "items": {"type": "object"}}}},
         "Models": {"type": "object", "required": ["object", "data"]},
+        "Model": {"type": "object", "required": ["id", "object", "created", "owned_by"]},
     }

@@ -104,12 +104,14 @@ def test_an_edit_without_a_mask_redraws_the_images_transparent_pixels(client):
     assert edited.getpixel((70, 40)) == (20, 160, 40, 255)  # kept
 
 
-def test_models_lists_the_chain_and_each_provider(client):
-    assert [model.id for model in client.models.list()] == ["artproxy", "offline"]
+def test_models_lists_the_chain_each_provider_and_openais_names(client):
+    assert [model.id for model in client.models.list()] == [
+        "artproxy", "offline", "dall-e-2", "dall-e-3", "gpt-image-1"]
+    assert client.models.retrieve("gpt-image-1").id == "gpt-image-1"
 
 
 @pytest.mark.parametrize("arguments, param", [
-    ({"n": 9}, "n"), ({"size": "10x10"}, "size"), ({"model": "dall-e-9"}, "model"),
+    ({"n": 9}, "n"), ({"size": "10x10"}, "size"), ({"model": 7}, "model"),
     ({"output_format": "gif"}, "output_format"),
     ({"background": "transparent", "output_format": "jpeg"}, "background"),
     ({"style": "vaporwave"}, "style"), ({"response_format": "bmp"}, "response_format"),

@@ -156,7 +156,8 @@ def test_provider_picks_one_configured_provider_for_this_call(make_app, upstream
 def test_options_lists_every_declared_option_with_what_it_takes(make_app):
     listed = make_app(PROVIDER=("offline", "magicstudio")).test_client().get("/options").get_json()
     by_name = {option["name"]: option for option in listed["options"]}
-    assert list(by_name) == ["size", "aspect", "style", "transparent", "format", "seed", "provider"]
+    assert list(by_name) == ["size", "aspect", "style", "transparent", "format", "quality",
+                             "seed", "provider"]
     assert by_name["provider"]["schema"] == {"enum": ["offline", "magicstudio"]}
     assert by_name["seed"]["schema"] == {"type": "integer", "minimum": 0,
                                          "maximum": listed["max_seed"]}

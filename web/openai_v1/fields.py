@@ -2,23 +2,31 @@
 
 Most of them are artproxy's image options (options.py) under OpenAI's names, some with words
 of OpenAI's own for a value (``"size": "auto"`` leaves the size to the upstream). The others
-are the API's own: ``model`` (artproxy's chain, or one provider), ``n`` and
-``response_format``.
+are the API's own: ``model`` (artproxy's chain, or one provider), ``n``, ``response_format``,
+``stream`` and ``partial_images``, and a few that OpenAI's models use and artproxy's upstreams
+have no use for (``quality``, ``moderation``, ``input_fidelity``, ``user``): they are checked as
+OpenAI checks them and change nothing. Fields OpenAI does not know are ignored, as it ignores
+them. Multipart forms (edits, variations) send every value as text; JSON sends each in its type.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from errors import BadOption, BadPrompt
+from errors import BadOption, BadPrompt, ModelNotFound
 from generator_client import ImageOptions
-from options import checked_prompt, options_from_json
+from option_kinds import Choice, Flag, Kind, WholeNumber
+from options import checked_prompt, declared_options, options_from_json
 
 CHAIN_MODEL = "artproxy"  # the model that is the whole configured chain
 RESPONSE_FORMATS = ("b64_json", "url")
-DEFAULT_RESPONSE_FORMAT = "b64_json"
+# OpenAI's image models, released and to come; always drawn by the chain (or an alias).
+OPENAI_MODELS = re.compile(r"dall-e-\d+|(chatgpt-|gpt-)image(-[\w.]+)*")
+OPENAI_MODELS_LISTED = ("dall-e-2", "dall-e-3", "gpt-image-1")
+MAX_PARTIAL_IMAGES = 3
 
 
 @dataclass(frozen=True)
@@ -34,15 +42,13 @@ class OpenAIName:
         """The option's JSON value for ``raw``, sent as ``name``; None when left out."""
         if raw is None or raw == "":
             return None
-        if not isinstance(raw, str):
-            raise BadOption(f"invalid_{name}", f"{name} must be a string", name)
-        if raw in self.words:
+        if isinstance(raw, str) and raw in self.words:
             return self.words[raw]
         if self.only_words:
             *others, last = self.words
             raise BadOption(f"invalid_{name}", f"{name} must be {', '.join(others)} or {last}",
                             name)
-        return raw
+        return raw  # the option checks it
 
 
 OPENAI_NAMES: dict[str, OpenAIName] = {
@@ -50,11 +56,22 @@ OPENAI_NAMES: dict[str, OpenAIName] = {
     "background": OpenAIName("transparent", {"transparent": True, "opaque": False, "auto": None},
                              only_words=True),
     "output_format": OpenAIName("format"),
+    # OpenAI's name is a misnomer: like a quality, 100 keeps the most.
+    "output_compression": OpenAIName("quality"),
     # OpenAI's two dall-e-3 styles are accepted and change nothing.
     "style": OpenAIName("style", {"vivid": None, "natural": None}),
 }
 # An option at fault, by the name an OpenAI client knows it by.
 PARAMS = {name.option: openai for openai, name in OPENAI_NAMES.items()} | {"provider": "model"}
+
+# The API's own fields with a kind to check them by, and what leaving one out means.
+API_FIELDS: dict[str, tuple[Kind, object]] = {
+    "quality": (Choice(("auto", "low", "medium", "high", "standard", "hd")), "auto"),
+    "moderation": (Choice(("auto", "low")), "auto"),
+    "input_fidelity": (Choice(("high", "low")), None),
+    "stream": (Flag(), False),
+    "partial_images": (WholeNumber(0, MAX_PARTIAL_IMAGES), 0),
+}
 
 
 @dataclass(frozen=True)
@@ -63,29 +80,77 @@ class ImagesRequest:
     count: int  # n: how many pictures
     options: ImageOptions
     response_format: str
+    quality: str  # as asked, said again in the answer
+    stream: bool = False
+    partial_images: int = 0
 
 
-def read_request(fields: Mapping[str, Any], config: Mapping[str, Any]) -> ImagesRequest:
-    """What a generation or edit asks for (a JSON body's or a form's fields); BadInput naming
-    the field at fault."""
+def read_request(fields: Mapping[str, Any], config: Mapping[str, Any],
+                 from_form: bool = False) -> ImagesRequest:
+    """What a generation or edit asks for (a JSON body's fields, or with ``from_form`` a
+    multipart form's); BadInput naming the field at fault."""
     try:
         prompt = checked_prompt(fields.get("prompt"), config["MAX_PROMPT_CHARS"],
                                 "prompt is required")
     except BadPrompt as error:
         error.param = "prompt"
         raise
-    providers = config["PROVIDER"]
-    provider = read_model(text_field(fields, "model"), providers)
+    model = text_field(fields, "model")
+    provider = read_model(model, config)
     count = read_count(fields.get("n"), config["MAX_IMAGES_PER_REQUEST"])
+    api = {name: api_field(fields, name, kind, from_form, default)
+           for name, (kind, default) in API_FIELDS.items()}
+    text_field(fields, "user")  # taken, and only checked
+    return ImagesRequest(prompt, count, read_options(fields, provider, config, from_form),
+                         read_response_format(fields, model), str(api["quality"]),
+                         bool(api["stream"]), int(str(api["partial_images"])))
+
+
+def read_options(fields: Mapping[str, Any], provider: str | None, config: Mapping[str, Any],
+                 from_form: bool) -> ImageOptions:
     values = {name.option: name.read(openai, fields.get(openai))
               for openai, name in OPENAI_NAMES.items()}
-    response_format = text_field(fields, "response_format") or DEFAULT_RESPONSE_FORMAT
+    providers = config["PROVIDER"]
+    try:
+        if from_form:
+            for option in declared_options(providers):
+                value = values.get(option.name)
+                if isinstance(value, str) and option.kind.json_type != "string":
+                    values[option.name] = option.from_text(value)
+        return options_from_json({**values, "provider": provider}, providers)
+    except BadOption as error:
+        if error.param in PARAMS:  # said with the name the caller sent
+            error.message = error.message.replace(f"{error.param} must",
+                                                  f"{PARAMS[error.param]} must", 1)
+            error.param = PARAMS[error.param]
+        raise
+
+
+def api_field(fields: Mapping[str, Any], name: str, kind: Kind, from_form: bool,
+              default: object) -> object:
+    raw = fields.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return kind.parse(raw) if from_form and isinstance(raw, str) else kind.from_json(raw)
+    except TypeError:
+        raise BadOption(f"invalid_{name}", f"{name} must be {kind.json_words}", name) from None
+    except ValueError:
+        raise BadOption(f"invalid_{name}", f"{name} must be {kind.expected}; got {raw!r}",
+                        name) from None
+
+
+def read_response_format(fields: Mapping[str, Any], model: str | None) -> str:
+    """As asked; left out, ``url`` for the dall-e models and ``b64_json`` for the rest, as
+    OpenAI's own defaults are."""
+    response_format = text_field(fields, "response_format")
+    if not response_format:
+        return "url" if model and model.startswith("dall-e-") else "b64_json"
     if response_format not in RESPONSE_FORMATS:
         raise BadOption("invalid_response_format",
                         f"response_format must be {' or '.join(RESPONSE_FORMATS)}",
                         "response_format")
-    options = options_from_json({**values, "provider": provider}, providers)
-    return ImagesRequest(prompt, count, options, response_format)
+    return response_format
 
 
 def text_field(fields: Mapping[str, Any], name: str) -> str | None:
@@ -95,15 +160,18 @@ def text_field(fields: Mapping[str, Any], name: str) -> str | None:
     return value
 
 
-def read_model(model: str | None, providers: tuple[str, ...]) -> str | None:
+def read_model(model: str | None, config: Mapping[str, Any]) -> str | None:
     """The provider a model names; None for the whole chain."""
     if not model or model == CHAIN_MODEL:
         return None
-    if model not in providers:
-        raise BadOption("model_not_found", f"model must be {CHAIN_MODEL} or one of the configured "
-                                           f"providers: {', '.join(providers)}; got {model!r}",
-                        "model")
-    return model
+    if model in config["MODEL_ALIASES"]:
+        return str(config["MODEL_ALIASES"][model])
+    if model in config["PROVIDER"]:
+        return model
+    if config["STRICT_MODELS"] and not OPENAI_MODELS.fullmatch(model):
+        raise ModelNotFound(f"The model {model!r} does not exist: use {CHAIN_MODEL}, one of "
+                            f"GET /v1/models, or one of OpenAI's image models")
+    return None
 
 
 def read_count(raw: Any, largest: int) -> int:

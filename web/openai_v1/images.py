@@ -1,20 +1,25 @@
-"""``POST /v1/images/generations`` (JSON) and ``POST /v1/images/edits`` (multipart), shaped as
-in OpenAI's API reference, drawn by artproxy's providers with artproxy's options."""
+"""``POST /v1/images/generations`` (JSON), ``/v1/images/edits`` and ``/v1/images/variations``
+(multipart), shaped as in OpenAI's API reference, drawn by artproxy's providers with artproxy's
+options; with ``stream`` the answer is OpenAI's event stream (streaming.py)."""
 
 from __future__ import annotations
 
-import base64
+from collections.abc import Callable
 
 from flask import Response, current_app, request
 from werkzeug.datastructures import FileStorage
 
 from errors import BadImage, BadInput
-from service import RenderedImage
+from service import PartialsWanted, RenderedImage
 from web.bodies import json_body
 from web.limits import generating_per_image, per_key_quota
+from web.openai_v1.answers import images_answer
 from web.openai_v1.blueprint import v1
-from web.openai_v1.fields import ImagesRequest, read_request
-from web.responses import no_store, service
+from web.openai_v1.fields import ImagesRequest, read_request, read_response_format
+from web.openai_v1.streaming import event_stream
+from web.responses import service
+
+MAX_EDIT_IMAGES = 16  # as OpenAI's gpt-image models take
 
 
 def images_asked() -> int:
@@ -37,42 +42,51 @@ def generations() -> Response:
     if not isinstance(fields, dict):
         raise BadInput("The body must be a JSON object with at least a prompt")
     asked = read_request(fields, current_app.config)
-    return images_answer(service().render_many(asked.prompt, asked.options, asked.count), asked)
+    drawing = service()
+    return answered(
+        lambda partials: drawing.render_many(asked.prompt, asked.options, asked.count, partials),
+        asked, "image_generation")
 
 
 @v1.post("/images/edits")
 @generating_per_image(images_asked)
 @per_key_quota
 def edits() -> Response:
-    image = read_upload(request.files.get("image") or first(request.files.getlist("image[]")),
-                        "image")
+    uploads = request.files.getlist("image") + request.files.getlist("image[]")
+    if len(uploads) > MAX_EDIT_IMAGES:
+        raise BadImage(f"Send at most {MAX_EDIT_IMAGES} images", "image")
+    images = [read_upload(upload, "image") for upload in uploads] or [read_upload(None, "image")]
     mask_file = request.files.get("mask")
     mask = read_upload(mask_file, "mask") if mask_file else None
-    asked = read_request(request.form, current_app.config)
-    return images_answer(
-        service().edit_many(asked.prompt, image, mask, asked.options, asked.count), asked)
+    asked = read_request(request.form, current_app.config, from_form=True)
+    drawing = service()
+    return answered(
+        lambda partials: drawing.edit_many(asked.prompt, images, mask, asked.options, asked.count,
+                                           partials),
+        asked, "image_edit")
 
 
-def images_answer(rendered: list[RenderedImage], asked: ImagesRequest) -> Response:
-    data = []
-    for picture in rendered:
-        if asked.response_format == "url":
-            stored = service().keep(picture)
-            data.append({"url": f"{request.host_url.rstrip('/')}/images/{stored.name}",
-                         "delete_token": service().delete_token(stored.name)})
-        else:
-            data.append({"b64_json": base64.b64encode(picture.data).decode("ascii")})
-    first_picture = rendered[0]
-    response = current_app.response_class(mimetype="application/json")
-    response.set_data(current_app.json.dumps({
-        "created": int(service().clock()),
-        "data": data,
-        "size": f"{first_picture.width}x{first_picture.height}",
-        "output_format": asked.options.format,
-        "background": "transparent" if asked.options.transparent else "opaque",
-    }))
-    response.headers["X-Artproxy-Provider"] = first_picture.provider
-    return no_store(response)
+@v1.post("/images/variations")
+@generating_per_image(images_asked)
+@per_key_quota
+def variations() -> Response:
+    image = read_upload(request.files.get("image"), "image")
+    form = request.form.to_dict()
+    # A variation has no prompt of its own; the fields are otherwise a generation's.
+    asked = read_request({**form, "prompt": "a variation of the image",
+                          "response_format": read_response_format(form, "dall-e-2")},
+                         current_app.config, from_form=True)
+    drawing = service()
+    return images_answer(drawing.vary_many(image, asked.options, asked.count), asked, drawing,
+                         revised_prompt=False)
+
+
+def answered(draw: Callable[[PartialsWanted | None], list[RenderedImage]], asked: ImagesRequest,
+             event_prefix: str) -> Response:
+    """The pictures as one JSON answer, or with ``stream`` as OpenAI's events."""
+    if asked.stream:
+        return event_stream(draw, asked, event_prefix)
+    return images_answer(draw(None), asked, service())
 
 
 def read_upload(upload: FileStorage | None, field: str) -> bytes:
@@ -84,7 +98,3 @@ def read_upload(upload: FileStorage | None, field: str) -> bytes:
     if len(data) > largest:
         raise BadImage(f"{field} is larger than {largest} bytes", field)
     return data
-
-
-def first(items: list[FileStorage]) -> FileStorage | None:
-    return items[0] if items else None
