@@ -37,8 +37,18 @@ def in_os_thread(work: Callable[[], T]) -> T:
     """``work()``'s result (or exception), computed off the gevent loop when there is one."""
     if not gevent_patched():
         return work()
-    result: T = image_pool().apply(work)
+    done, value = image_pool().apply(caught, (work,))
+    if not done:
+        raise value  # here, in the caller: gevent's pool would print a traceback of its own
+    result: T = value
     return result
+
+
+def caught(work: Callable[[], T]) -> tuple[bool, Any]:
+    try:
+        return True, work()
+    except Exception as error:
+        return False, error
 
 
 def image_pool() -> Any:

@@ -20,7 +20,13 @@ from PIL import Image, ImageChops
 
 import tokens
 from clock import Clock
-from errors import ArtproxyError, ImageNotFound, InvalidDeleteToken, VariationsUnsupported
+from errors import (
+    ArtproxyError,
+    BadImage,
+    ImageNotFound,
+    InvalidDeleteToken,
+    VariationsUnsupported,
+)
 from generator_client import (
     PARTIAL_IMAGES,
     Editor,
@@ -34,13 +40,20 @@ from imaging import (
     FORMATS,
     PNG,
     ImageFormat,
+    declared_pixels,
     fit,
     make_transparent,
     open_checked,
     png_from_upstream,
     to_png,
 )
-from imaging.edits import laid_over, open_editable, region_to_redraw, within_side
+from imaging.edits import (
+    laid_over,
+    open_editable,
+    region_to_redraw,
+    scaled_within,
+    within_side,
+)
 from metrics import Metrics, NullMetrics
 from options import MAX_SEED, MAX_SIDE, styled_prompt
 from os_threads import INLINE_PIXELS, in_os_thread
@@ -199,44 +212,54 @@ class ImageService:
         return in_parallel(lambda picture: self.render(prompt, picture, partials),
                            pictures(options, count))
 
-    def edit_many(self, prompt: str, images_data: Sequence[bytes], mask_data: bytes | None,
+    def editable(self, images_data: Sequence[bytes],
+                 mask_data: bytes | None) -> tuple[Image.Image, Image.Image]:
+        """The caller's images laid over one another in order, and the region to redraw: where
+        the mask (applied to the first image) or, without one, the laid-over picture is
+        transparent; at most MAX_SIDE a side. BadImage for images or a mask that cannot be
+        used, and for images that hold more than ARTPROXY_MAX_IMAGE_PIXELS together, so that
+        sixteen of them cost no more than one of the largest."""
+        together = sum(declared_pixels(data) for data in images_data)
+        if len(images_data) > 1 and together > self.max_image_pixels:
+            raise BadImage(f"The images hold {together} pixels together; the limit is "
+                           f"{self.max_image_pixels}", "image")
+        return in_os_thread(lambda: self.edit_inputs(images_data, mask_data))
+
+    def edit_many(self, prompt: str, editable: tuple[Image.Image, Image.Image],
                   options: ImageOptions, count: int,
                   partials: PartialsWanted | None = None) -> list[RenderedImage]:
-        """``count`` different edits of the caller's images laid over one another in order,
-        redrawn where the mask (applied to the first image) or, without one, the laid-over
-        picture is transparent; BadImage for an image or mask that cannot be used.
+        """``count`` different edits of an ``editable()`` picture and its region.
 
         An image larger than MAX_SIDE a side is edited scaled down to fit MAX_SIDE x MAX_SIDE,
         so an edit costs no more than a generation of that size."""
-        image, region = in_os_thread(lambda: self.edit_inputs(images_data, mask_data))
+        image, region = editable
         return in_parallel(lambda picture: self.edit(prompt, image, region, picture, partials),
                            pictures(options, count))
 
     def edit_inputs(self, images_data: Sequence[bytes],
                     mask_data: bytes | None) -> tuple[Image.Image, Image.Image]:
-        """The caller's images as one, and the region to redraw, at most MAX_SIDE a side. Each
-        is decoded only when it is laid over the others, so only two are in memory at once."""
+        """The caller's images as one, and the region to redraw, at most MAX_SIDE a side. The
+        first is scaled down before the others are laid over it, and each is decoded only
+        when it is, so only two are in memory at once."""
         first, *others = images_data
         image = open_editable(first, "image", self.max_image_pixels)
         mask = (open_editable(mask_data, "mask", self.max_image_pixels)
                 if mask_data is not None else None)
-        region = region_to_redraw(image, mask) if mask is not None else None
+        if mask is not None:
+            image, region = within_side(image, region_to_redraw(image, mask), MAX_SIDE)
+            for data in others:
+                image = laid_over(image, open_editable(data, "image", self.max_image_pixels))
+            return image, region
+        image = scaled_within(image, MAX_SIDE) if others else image
         for data in others:
             image = laid_over(image, open_editable(data, "image", self.max_image_pixels))
-        return within_side(image, region or region_to_redraw(image, None), MAX_SIDE)
+        return within_side(image, region_to_redraw(image, None), MAX_SIDE)
 
     def vary_many(self, image_data: bytes, options: ImageOptions,
                   count: int) -> list[RenderedImage]:
         """``count`` variations of the caller's image, drawn by the provider named in
         ``options`` or the first that can; VariationsUnsupported when none can."""
-        varier = (self.variers.get(options.provider) if options.provider
-                  else next(iter(self.variers.values()), None))
-        if varier is None:
-            raise VariationsUnsupported(
-                "No configured provider draws variations"
-                + (f" as {options.provider}" if options.provider else "")
-                + ": they need the openai provider with a dall-e-2 model (ARTPROXY_PROVIDER "
-                "including openai, ARTPROXY_OPENAI_MODEL=dall-e-2)", "model")
+        varier = self.check_variations(options.provider)
         image_png = in_os_thread(lambda: to_png(
             open_editable(image_data, "image", self.max_image_pixels)))
 
@@ -246,6 +269,19 @@ class ImageService:
             return in_os_thread(lambda: self.encoded(drawn, picture, generated.provider))
 
         return in_parallel(vary, pictures(options, count))
+
+    def check_variations(self, provider: str | None) -> Varier:
+        """The provider that draws variations (the one named, or the first that can);
+        VariationsUnsupported when none does."""
+        varier = (self.variers.get(provider) if provider
+                  else next(iter(self.variers.values()), None))
+        if varier is None:
+            raise VariationsUnsupported(
+                "No configured provider draws variations"
+                + (f" as {provider}" if provider else "")
+                + ": they need the openai provider with a dall-e-2 model (ARTPROXY_PROVIDER "
+                "including openai, ARTPROXY_OPENAI_MODEL=dall-e-2)", "model")
+        return varier
 
     def native_editor(self, provider: str | None) -> Editor | None:
         """The provider to ask for a native edit: the one named, or the only one configured."""

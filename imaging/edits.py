@@ -14,6 +14,8 @@ EDITABLE_FORMATS = ("PNG", "JPEG", "WEBP")
 def open_editable(data: bytes, field: str, max_pixels: int) -> Image.Image:
     """``data``, an image the caller sent as ``field``, decoded: a complete PNG, JPEG or WebP
     within ``max_pixels``; BadImage naming ``field`` if not."""
+    if not data:
+        raise BadImage(f"{field} is an empty file", field)
     try:
         image = open_checked(data, max_pixels)
     except BadUpstreamImage as error:  # the same checks, but here the caller sent it
@@ -52,15 +54,22 @@ def within_side(image: Image.Image, region: Image.Image,
                 largest_side: int) -> tuple[Image.Image, Image.Image]:
     """``image`` (as RGBA) and its ``region`` scaled down to fit ``largest_side`` x
     ``largest_side``, or as they are when they fit; the region stays all or nothing."""
+    smaller = scaled_within(image, largest_side)
+    if smaller.size == image.size:
+        return smaller, region
+    return smaller, region.resize(smaller.size, Image.Resampling.NEAREST)
+
+
+def scaled_within(image: Image.Image, largest_side: int) -> Image.Image:
+    """``image`` as RGBA, scaled down to fit ``largest_side`` x ``largest_side`` if it does not."""
     image = image.convert("RGBA")
     if max(image.size) <= largest_side:
-        return image, region
+        return image
     scale = largest_side / max(image.size)
     size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
     # Averaging whole blocks of pixels first (reducing_gap=1) took 4096 to 2048 in 0.22 s
     # against 0.69 s for Lanczos all the way, for a picture that is redrawn anyway.
-    smaller = image.resize(size, Image.Resampling.LANCZOS, reducing_gap=1.0)
-    return smaller, region.resize(size, Image.Resampling.NEAREST)
+    return image.resize(size, Image.Resampling.LANCZOS, reducing_gap=1.0)
 
 
 def laid_over(below: Image.Image, above: Image.Image) -> Image.Image:

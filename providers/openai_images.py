@@ -89,10 +89,17 @@ class OpenAIProvider(UpstreamProvider, Editor, Varier):
         return self._call(lambda: self.streamed(method(**arguments), partials))
 
     def streamed(self, events: Iterable[Any], partials: PartialImages) -> str | None:
-        """The completed picture's base64; each partial one before it is sent on as it comes."""
+        """The completed picture's base64; the partial ones before it, up to those wanted,
+        are sent on as they come."""
+        sent = 0
         for event in events:
-            if event.type.endswith(".partial_image"):
-                partials.send(self.decoded(event.b64_json))
+            if event.type.endswith(".partial_image") and sent < partials.wanted:
+                try:
+                    partial = self.decoded(event.b64_json)
+                except BadUpstreamImage:
+                    continue  # an unfinished picture that cannot be used is left out
+                partials.send(partial)
+                sent += 1
             elif event.type.endswith(".completed"):
                 return str(event.b64_json)
         return None

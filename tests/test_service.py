@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import io
 
+import pytest
 from PIL import Image
 
+from errors import BadImage
 from generator_client import ImageOptions
 from service import ImageService
 
 
-def service_of(make_app) -> ImageService:
-    return make_app(PROVIDER=("offline",)).extensions["artproxy"]
+def service_of(make_app, **settings) -> ImageService:
+    return make_app(PROVIDER=("offline",), **settings).extensions["artproxy"]
 
 
 def decoded(data: bytes) -> Image.Image:
@@ -45,7 +47,8 @@ def test_edit_many_redraws_only_the_region_of_each(make_app):
         buffer = io.BytesIO()
         picture.save(buffer, format="PNG")
         data.append(buffer.getvalue())
-    edited = service_of(make_app).edit_many("a sunset", [data[0]], data[1], ImageOptions(), 2)
+    service = service_of(make_app)
+    edited = service.edit_many("a sunset", service.editable([data[0]], data[1]), ImageOptions(), 2)
     assert len({picture.data for picture in edited}) == 2
     for picture in edited:
         image = decoded(picture.data).convert("RGB")
@@ -70,6 +73,16 @@ def test_an_edit_of_a_large_image_is_drawn_within_the_largest_side(make_app):
     large.paste((0, 0, 0, 0), (0, 0, 2048, 3072))
     buffer = io.BytesIO()
     large.save(buffer, format="PNG")
-    edited = service.edit_many("a sunset", [buffer.getvalue()], None, ImageOptions(), 2)
+    edited = service.edit_many("a sunset", service.editable([buffer.getvalue()], None),
+                               ImageOptions(), 2)
     assert asked == [(2048, 1536), (2048, 1536)]
     assert {(picture.width, picture.height) for picture in edited} == {(2048, 1536)}
+
+
+def test_several_images_may_hold_no_more_pixels_together_than_one(make_app):
+    service = service_of(make_app, MAX_IMAGE_PIXELS=64 * 64)
+    layer = io.BytesIO()
+    Image.new("RGBA", (64, 32), (0, 0, 0, 0)).save(layer, format="PNG")
+    service.editable([layer.getvalue()] * 2, None)  # 64x64 together: allowed
+    with pytest.raises(BadImage, match="together"):
+        service.editable([layer.getvalue()] * 3, None)

@@ -443,8 +443,10 @@ def schemas(options: tuple[Option, ...], providers: list[str], max_prompt: int,
                 "output_format")},
         "EditRequest": {"type": "object", "required": ["image", "prompt"], "properties": {
             "image": {"type": "string", "description": f"A PNG, JPEG or WebP; as `image` or "
-                                                       f"`image[]`, up to {MAX_EDIT_IMAGES}, "
-                                                       f"laid over one another in order"},
+                                                       f"`image[]`, up to {MAX_EDIT_IMAGES} "
+                                                       f"holding at most MAX_IMAGE_PIXELS "
+                                                       f"together, laid over one another in "
+                                                       f"order"},
             "mask": {"type": "string", "description": "A PNG whose transparent pixels are "
                                                       "redrawn in the first image"},
             "prompt": {"$ref": "#/components/schemas/Prompt"}}},

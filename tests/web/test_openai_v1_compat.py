@@ -342,3 +342,59 @@ def test_streams_count_against_the_rate_limit(make_app):
     assert generate(client, stream=True, n=2).status_code == 200
     refused = generate(client, stream=True)
     assert refused.status_code == 429 and openai_error(refused)["code"] == "rate_limited"
+
+
+# What an attack on the first version found
+
+def test_a_streamed_edit_with_a_bad_image_is_a_plain_400(offline):
+    response = offline.post("/v1/images/edits", data={
+        "prompt": "x", "stream": "true", "image": (io.BytesIO(b"not an image"), "a.png")})
+    assert response.status_code == 400 and response.mimetype == "application/json"
+    assert openai_error(response)["param"] == "image"
+
+
+def test_a_failure_to_store_a_streamed_url_is_an_error_event(make_app, image_dir):
+    client = make_app(**OFFLINE).test_client()
+    image_dir.rmdir()
+    image_dir.write_text("a file where the folder was")
+    response = generate(client, stream=True, response_format="url", size="64x64")
+    [(name, data, _)] = events_of(response)
+    assert name == "error" and data["error"]["code"] == "storage_unavailable"
+
+
+def test_variations_nobody_draws_spend_no_limit(make_app):
+    client = make_app(**OFFLINE, RATE_LIMIT="1/minute").test_client()
+    image = png(Image.new("RGB", (64, 64)))
+    for _ in range(3):
+        refused = client.post("/v1/images/variations", data={
+            "image": (io.BytesIO(image), "a.png"), "n": "2"})
+        assert openai_error(refused)["code"] == "variations_unsupported"
+    assert generate(client).status_code == 200  # the budget is whole
+
+
+def test_a_body_that_is_not_an_object_still_spends_the_limit(make_app):
+    client = make_app(**OFFLINE, RATE_LIMIT="2/minute").test_client()
+    statuses = [client.post("/v1/images/generations", data="[1]",
+                            content_type="application/json").status_code for _ in range(3)]
+    assert statuses == [400, 400, 429]
+
+
+def test_n_as_text_in_json_is_400(offline):
+    response = generate(offline, n="2")
+    assert response.status_code == 400 and openai_error(response)["param"] == "n"
+
+
+def test_a_transparent_jpeg_is_refused_in_openais_words(offline):
+    response = generate(offline, background="transparent", output_format="jpeg")
+    assert openai_error(response)["message"].startswith('background "transparent" needs')
+
+
+def test_partials_past_those_asked_and_broken_ones_are_left_out(gpt_image, upstream):
+    partial = {"type": "image_generation.partial_image", "b64_json": b64_png("red")}
+    upstream.default_answer = sse_answer(
+        {"type": "image_generation.partial_image", "b64_json": "not base64!"},
+        partial, partial, partial,
+        {"type": "image_generation.completed", "b64_json": b64_png("blue")})
+    events = events_of(generate(gpt_image, stream=True, partial_images=2, size="64x64"))
+    assert [name for name, _, _ in events] == ["image_generation.partial_image"] * 2 + [
+        "image_generation.completed"]

@@ -97,7 +97,7 @@ def read_request(fields: Mapping[str, Any], config: Mapping[str, Any],
         raise
     model = text_field(fields, "model")
     provider = read_model(model, config)
-    count = read_count(fields.get("n"), config["MAX_IMAGES_PER_REQUEST"])
+    count = read_count(fields.get("n"), config["MAX_IMAGES_PER_REQUEST"], from_form)
     api = {name: api_field(fields, name, kind, from_form, default)
            for name, (kind, default) in API_FIELDS.items()}
     text_field(fields, "user")  # taken, and only checked
@@ -120,9 +120,10 @@ def read_options(fields: Mapping[str, Any], provider: str | None, config: Mappin
         return options_from_json({**values, "provider": provider}, providers)
     except BadOption as error:
         if error.param in PARAMS:  # said with the name the caller sent
-            error.message = error.message.replace(f"{error.param} must",
-                                                  f"{PARAMS[error.param]} must", 1)
-            error.param = PARAMS[error.param]
+            sent_as = PARAMS[error.param]
+            error.message = (error.message.replace(f"{error.param} must", f"{sent_as} must", 1)
+                             .replace("transparent=true", 'background "transparent"', 1))
+            error.param = sent_as
         raise
 
 
@@ -174,10 +175,12 @@ def read_model(model: str | None, config: Mapping[str, Any]) -> str | None:
     return None
 
 
-def read_count(raw: Any, largest: int) -> int:
-    """``n``: a whole number from 1 to ``largest`` (1 when left out)."""
+def read_count(raw: Any, largest: int, from_form: bool = False) -> int:
+    """``n``: a whole number from 1 to ``largest`` (1 when left out); text only in a form."""
     if raw is None:
         return 1
+    if isinstance(raw, str) and not from_form:
+        raise BadOption("invalid_n", "n must be a number, not text", "n")
     if isinstance(raw, float) and raw.is_integer():
         raw = int(raw)  # JSON's 2.0 is the whole number 2
     try:

@@ -4,7 +4,7 @@ options; with ``stream`` the answer is OpenAI's event stream (streaming.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from flask import Response, current_app, request
 from werkzeug.datastructures import FileStorage
@@ -15,7 +15,7 @@ from web.bodies import json_body
 from web.limits import generating_per_image, per_key_quota
 from web.openai_v1.answers import images_answer
 from web.openai_v1.blueprint import v1
-from web.openai_v1.fields import ImagesRequest, read_request, read_response_format
+from web.openai_v1.fields import ImagesRequest, read_model, read_request, read_response_format
 from web.openai_v1.streaming import event_stream
 from web.responses import service
 
@@ -25,8 +25,10 @@ MAX_EDIT_IMAGES = 16  # as OpenAI's gpt-image models take
 def images_asked() -> int:
     """What a request costs against the rate limit: the images it asks for (1 if unreadable)."""
     fields = json_body() if request.is_json else request.form
+    if not isinstance(fields, Mapping):
+        return 1  # refused by the view; a limit is still spent
     try:
-        asked = int((fields or {}).get("n") or 1)
+        asked = int(fields.get("n") or 1)
     except (TypeError, ValueError, OverflowError):
         return 1
     return max(1, min(asked, current_app.config["MAX_IMAGES_PER_REQUEST"]))
@@ -60,10 +62,18 @@ def edits() -> Response:
     mask = read_upload(mask_file, "mask") if mask_file else None
     asked = read_request(request.form, current_app.config, from_form=True)
     drawing = service()
+    editable = drawing.editable(images, mask)  # checked before a stream's first byte
     return answered(
-        lambda partials: drawing.edit_many(asked.prompt, images, mask, asked.options, asked.count,
+        lambda partials: drawing.edit_many(asked.prompt, editable, asked.options, asked.count,
                                            partials),
         asked, "image_edit")
+
+
+@v1.before_request
+def variations_available() -> None:
+    # Before the limits are spent: where no provider draws variations, none ever succeeds.
+    if request.endpoint == "v1.variations" and request.method == "POST":
+        service().check_variations(read_model(request.form.get("model"), current_app.config))
 
 
 @v1.post("/images/variations")

@@ -90,6 +90,17 @@ class Events:
     keepalive_seconds: float
 
     def sent(self, outcomes: queue.Queue[Drawn | Partial | Failed]) -> Iterator[str]:
+        """The events; whatever fails on the way (storing a picture for ``url``) is the last."""
+        try:
+            yield from self.events(outcomes)
+        except ArtproxyError as error:
+            log_failure(error, "a /v1 stream")
+            yield sse("error", {"type": "error", "error": openai_error(error)})
+        except Exception:
+            log.exception("A /v1 stream failed")
+            yield sse("error", {"type": "error", "error": openai_error(ArtproxyError())})
+
+    def events(self, outcomes: queue.Queue[Drawn | Partial | Failed]) -> Iterator[str]:
         partials_sent = 0
         while True:
             try:
