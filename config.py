@@ -246,6 +246,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("CORS_ORIGINS", (), cors_origins,
             "Comma-separated exact origins allowed to call the API from a browser; `*` allows any; "
             "empty allows none."),
+    Setting("EMBED_ORIGINS", None, cors_origins,
+            "Exact origins whose pages may embed stored images (`<img>`), told by the "
+            "`Referer` browsers send; `*` allows any. Unset: `CORS_ORIGINS`, or `*` while that "
+            "is empty."),
+    Setting("EMBED_REQUIRE_REFERER", False, boolean,
+            "Refuse stored images to requests without a `Referer` (privacy settings strip it, "
+            "so some visitors of allowed pages are refused too)."),
     Setting("PUBLIC_URL", "", public_url,
             "The address people reach artproxy at by name, e.g. `https://art.example.com`: its "
             "own pages call it from there. Addresses by number and `localhost` need no setting; "

@@ -8,6 +8,7 @@
     │   └── VariationsUnsupported 400 variations_unsupported
     ├── Unauthorized              401 unauthorized
     ├── OriginNotAllowed          403 origin_not_allowed
+    ├── EmbedNotAllowed           403 embed_not_allowed
     ├── InvalidDeleteToken        403 invalid_delete_token
     ├── ImageNotFound             404 image_not_found
     ├── JobNotFound               404 job_not_found
@@ -102,6 +103,13 @@ class OriginNotAllowed(ArtproxyError):
     status_code = 403
     code = "origin_not_allowed"
     message = "This origin may not call artproxy; add it to ARTPROXY_CORS_ORIGINS"
+
+
+class EmbedNotAllowed(ArtproxyError):
+    status_code = 403
+    code = "embed_not_allowed"
+    message = ("Pages on this site may not embed artproxy's images; add its origin to "
+               "ARTPROXY_EMBED_ORIGINS")
 
 
 class InvalidDeleteToken(ArtproxyError):

@@ -62,7 +62,8 @@ def init_app(app: Flask) -> None:
     # attribute for a method, so each assignment says it is meant).
     app.wsgi_app = StoredImageFastPath(  # type: ignore[method-assign]
         app.wsgi_app, service, cors_enabled=bool(app.config["CORS_ORIGINS"]),
-        response_class=app.response_class)
+        response_class=app.response_class, embedding_guarded=access.embedding_guarded(app.config),
+        referer_required=app.config["EMBED_REQUIRE_REFERER"])
     app.wsgi_app = RequestObserver(  # type: ignore[method-assign]
         app.wsgi_app, app.url_map, app.extensions["artproxy_metrics"])
     proxies = app.config["TRUSTED_PROXIES"]

@@ -14,7 +14,7 @@ import ipaddress
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -26,7 +26,7 @@ from limits import parse
 from limits.storage import Storage
 from limits.strategies import FixedWindowRateLimiter
 
-from errors import OriginNotAllowed, RateLimited, Unauthorized
+from errors import EmbedNotAllowed, OriginNotAllowed, RateLimited, Unauthorized
 from logs import Occasionally
 
 FAILED_KEYS = "artproxy_failed_keys"
@@ -61,6 +61,40 @@ def refuse_other_origins() -> None:
     if "*" in allowed or origin in allowed or is_own_origin(origin):
         return
     raise OriginNotAllowed()
+
+
+def embed_origins(config: Mapping[str, Any]) -> tuple[str, ...]:
+    """The origins whose pages may embed images: EMBED_ORIGINS, else CORS_ORIGINS, else any."""
+    if config["EMBED_ORIGINS"] is not None:
+        return tuple(config["EMBED_ORIGINS"])
+    return tuple(config["CORS_ORIGINS"]) or ("*",)
+
+
+def embedding_guarded(config: Mapping[str, Any]) -> bool:
+    """Whether a Referer (or its absence) can make an image request be refused."""
+    return config["EMBED_REQUIRE_REFERER"] or "*" not in embed_origins(config)
+
+
+def check_embedding() -> None:
+    """EmbedNotAllowed when the page asking for an image (its Referer) is on a site that may
+    not embed them. Browsers send the Referer of an <img>'s page (at least its origin) but no
+    Origin; a request without one is served unless EMBED_REQUIRE_REFERER says otherwise."""
+    config = current_app.config
+    referer = request.headers.get("Referer")
+    if not referer:
+        if config["EMBED_REQUIRE_REFERER"]:
+            raise EmbedNotAllowed("A Referer is required to load artproxy's images "
+                                  "(ARTPROXY_EMBED_REQUIRE_REFERER)")
+        return
+    allowed = {origin.lower() for origin in embed_origins(config)}
+    try:
+        parts = urlsplit(referer)
+    except ValueError:  # not a URL at all
+        raise EmbedNotAllowed() from None
+    origin = f"{parts.scheme}://{parts.netloc}".lower()
+    if "*" in allowed or origin in allowed or is_own_origin(origin):
+        return
+    raise EmbedNotAllowed()
 
 
 def is_own_origin(origin: str) -> bool:

@@ -3,8 +3,9 @@
 A page that embeds artproxy images sends one plain GET per <img>. Serving those below Flask
 (no request context, routing, or after-request hooks) raised the stored-image rate by about
 13% in bench/ target 3. Missing and expired images get the route's 404 JSON after a single
-lookup. Anything else, including every request that carries an Origin header (CORS), goes on
-to the Flask app.
+lookup. Anything else goes on to the Flask app: every request that carries an Origin header
+(CORS), and while ARTPROXY_EMBED_ORIGINS limits who may embed, every request the guard would
+look at (one with a Referer, or, when one is required, one without).
 """
 
 from __future__ import annotations
@@ -28,8 +29,12 @@ PREFIX = "/images/"
 
 class StoredImageFastPath:
     def __init__(self, wsgi_app: WSGIApplication, service: ImageService, cors_enabled: bool,
-                 response_class: type[Response]):
+                 response_class: type[Response], embedding_guarded: bool = False,
+                 referer_required: bool = False):
         self.wsgi_app = wsgi_app
+        # Requests the embedding guard (web/access.py) must look at go on to Flask.
+        self.embedding_guarded = embedding_guarded
+        self.referer_required = referer_required
         self.service = service
         self.cors_enabled = cors_enabled
         self.response_class = response_class
@@ -37,7 +42,8 @@ class StoredImageFastPath:
     def __call__(self, environ: WSGIEnvironment,
                  start_response: StartResponse) -> Iterable[bytes]:
         name = plain_image_request(environ)
-        if name is None:
+        if name is None or (self.embedding_guarded and (
+                "HTTP_REFERER" in environ or self.referer_required)):
             return self.wsgi_app(environ, start_response)
         try:
             # The store checks the name against the exact pattern before any storage access.

@@ -15,6 +15,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from errors import ImageNotFound
 from storage import StoredImage
+from web.access import check_embedding
 from web.errors import http_error_response, json_error
 from web.limits import unlimited
 from web.responses import service
@@ -28,6 +29,7 @@ images = Blueprint("images", __name__)
 @images.get("/images/<name>")
 @unlimited
 def stored_image(name: str) -> BaseResponse:
+    check_embedding()  # before any storage is read
     stored = service().store.get(name)
     if stored is None:
         raise ImageNotFound()

@@ -113,7 +113,7 @@ def paths(providers: list[str], keys_required: bool, admin: bool,
                             "schema": {"type": "string", "pattern": anchored(NAME_PATTERN)}}],
             "get": operation("A stored image, until its deadline", {
                 200: image_answer(), 206: image_answer(), 304: no_content("Not modified"),
-                **errors(404, 412, 416, 503)}),
+                **errors(403, 404, 412, 416, 503)}),
             "delete": operation("Delete an image with its delete token", {
                 204: no_content("Deleted"), **errors(403, 404, 503)},
                 parameters=[{"name": "X-Delete-Token", "in": "header", "required": True,
