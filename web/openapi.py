@@ -247,8 +247,9 @@ def openai_fields(options: Mapping[str, Option], max_images: int) -> dict[str, A
         "n": {"type": ["integer", "null"], "minimum": 1, "maximum": max_images},
         **{openai: openai_field(name, options) for openai, name in OPENAI_NAMES.items()},
         "response_format": {"enum": [*RESPONSE_FORMATS, "", None]},
-        **{name: {"anyOf": [kind.schema(), {"enum": ["", None]}]}
-           for name, (kind, _) in API_FIELDS.items()},
+        **{name: {"anyOf": [option.kind.schema(), {"enum": ["", None]}],
+                  "description": option.description}
+           for name, (option, _) in API_FIELDS.items()},
         "user": {"type": ["string", "null"]},
     }
 

@@ -14,12 +14,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from errors import BadOption, BadPrompt, ModelNotFound
 from generator_client import ImageOptions
 from option_kinds import Choice, Flag, Kind, WholeNumber
-from options import checked_prompt, declared_options, options_from_json
+from options import Option, checked_prompt, declared_options, options_from_json
 
 CHAIN_MODEL = "artproxy"  # the model that is the whole configured chain
 RESPONSE_FORMATS = ("b64_json", "url")
@@ -64,13 +64,23 @@ OPENAI_NAMES: dict[str, OpenAIName] = {
 # An option at fault, by the name an OpenAI client knows it by.
 PARAMS = {name.option: openai for openai, name in OPENAI_NAMES.items()} | {"provider": "model"}
 
-# The API's own fields with a kind to check them by, and what leaving one out means.
-API_FIELDS: dict[str, tuple[Kind, object]] = {
-    "quality": (Choice(("auto", "low", "medium", "high", "standard", "hd")), "auto"),
-    "moderation": (Choice(("auto", "low")), "auto"),
-    "input_fidelity": (Choice(("high", "low")), None),
-    "stream": (Flag(), False),
-    "partial_images": (WholeNumber(0, MAX_PARTIAL_IMAGES), 0),
+
+
+def api_field(name: str, kind: Kind, description: str) -> Option:
+    return Option(name, kind, f"invalid_{name}", description)
+
+
+# The API's own fields, read and refused as options are, and what leaving one out means.
+API_FIELDS: dict[str, tuple[Option, object]] = {
+    "quality": (api_field("quality", Choice(("auto", "low", "medium", "high", "standard", "hd")),
+                          "Said again in the answer; changes nothing"), "auto"),
+    "moderation": (api_field("moderation", Choice(("auto", "low")), "Changes nothing"), "auto"),
+    "input_fidelity": (api_field("input_fidelity", Choice(("high", "low")), "Changes nothing"),
+                       None),
+    "stream": (api_field("stream", Flag(), "Answer as OpenAI's server-sent events"), False),
+    "partial_images": (api_field("partial_images", WholeNumber(0, MAX_PARTIAL_IMAGES),
+                                 "Unfinished pictures to stream, where the upstream gives them"),
+                       0),
 }
 
 
@@ -98,12 +108,12 @@ def read_request(fields: Mapping[str, Any], config: Mapping[str, Any],
     model = text_field(fields, "model")
     provider = read_model(model, config)
     count = read_count(fields.get("n"), config["MAX_IMAGES_PER_REQUEST"], from_form)
-    api = {name: api_field(fields, name, kind, from_form, default)
-           for name, (kind, default) in API_FIELDS.items()}
+    api = {name: read_api_field(fields, option, from_form, default)
+           for name, (option, default) in API_FIELDS.items()}
     text_field(fields, "user")  # taken, and only checked
     return ImagesRequest(prompt, count, read_options(fields, provider, config, from_form),
-                         read_response_format(fields, model), str(api["quality"]),
-                         bool(api["stream"]), int(str(api["partial_images"])))
+                         read_response_format(fields, model), cast(str, api["quality"]),
+                         cast(bool, api["stream"]), cast(int, api["partial_images"]))
 
 
 def read_options(fields: Mapping[str, Any], provider: str | None, config: Mapping[str, Any],
@@ -127,18 +137,13 @@ def read_options(fields: Mapping[str, Any], provider: str | None, config: Mappin
         raise
 
 
-def api_field(fields: Mapping[str, Any], name: str, kind: Kind, from_form: bool,
-              default: object) -> object:
-    raw = fields.get(name)
+def read_api_field(fields: Mapping[str, Any], option: Option, from_form: bool,
+                   default: object) -> object:
+    """The field's value, or ``default`` when it is left out (null, or empty)."""
+    raw = fields.get(option.name)
     if raw is None or raw == "":
         return default
-    try:
-        return kind.parse(raw) if from_form and isinstance(raw, str) else kind.from_json(raw)
-    except TypeError:
-        raise BadOption(f"invalid_{name}", f"{name} must be {kind.json_words}", name) from None
-    except ValueError:
-        raise BadOption(f"invalid_{name}", f"{name} must be {kind.expected}; got {raw!r}",
-                        name) from None
+    return option.from_text(raw) if from_form and isinstance(raw, str) else option.from_json(raw)
 
 
 def read_response_format(fields: Mapping[str, Any], model: str | None) -> str:
