@@ -35,8 +35,6 @@ def described(picture: RenderedImage, asked: ImagesRequest) -> dict[str, str]:
             "background": "transparent" if asked.options.transparent else "opaque"}
 
 
-
-
 def picture_data(picture: RenderedImage, response_format: str, drawing: ImageService,
                  host_url: str) -> dict[str, Any]:
     """``{"b64_json"}``, or with ``url`` the picture stored and ``{"url", "delete_token"}``."""

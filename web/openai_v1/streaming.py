@@ -63,18 +63,14 @@ def event_stream(draw: Callable[[PartialsWanted | None], list[RenderedImage]],
     def drawing() -> None:
         try:
             outcomes.put(Drawn(draw(partials)))
-        except ArtproxyError as error:
-            log_failure(error, where)
-            outcomes.put(Failed(error))
-        except Exception:
-            log.exception("A streamed drawing failed")
-            outcomes.put(Failed(ArtproxyError()))
+        except Exception as error:
+            outcomes.put(Failed(reported(error, where)))
 
     # A greenlet under gevent; its context carries the request id into the log.
     context = contextvars.copy_context()
     threading.Thread(target=context.run, args=(drawing,), daemon=True).start()
     events = Events(asked, event_prefix, service(), request.host_url,
-                    current_app.config["STREAM_KEEPALIVE"])
+                    current_app.config["STREAM_KEEPALIVE"], where)
     return Response(events.sent(outcomes), mimetype="text/event-stream", headers={
         "Cache-Control": "no-store",
         "X-Accel-Buffering": "no",  # nginx passes each event on at once
@@ -88,17 +84,14 @@ class Events:
     drawing: ImageService
     host_url: str
     keepalive_seconds: float
+    where: str  # the request, for the log
 
     def sent(self, outcomes: queue.Queue[Drawn | Partial | Failed]) -> Iterator[str]:
         """The events; whatever fails on the way (storing a picture for ``url``) is the last."""
         try:
             yield from self.events(outcomes)
-        except ArtproxyError as error:
-            log_failure(error, "a /v1 stream")
-            yield sse("error", {"type": "error", "error": openai_error(error)})
-        except Exception:
-            log.exception("A /v1 stream failed")
-            yield sse("error", {"type": "error", "error": openai_error(ArtproxyError())})
+        except Exception as error:
+            yield error_event(reported(error, self.where))
 
     def events(self, outcomes: queue.Queue[Drawn | Partial | Failed]) -> Iterator[str]:
         partials_sent = 0
@@ -117,7 +110,7 @@ class Events:
                     yield self.event("completed", picture)
                 return
             else:
-                yield sse("error", {"type": "error", "error": openai_error(outcome.error)})
+                yield error_event(outcome.error)
                 return
 
     def event(self, kind: str, picture: RenderedImage, **extra: Any) -> str:
@@ -127,6 +120,19 @@ class Events:
         name = f"{self.prefix}.{kind}"
         return sse(name, {"type": name, **data, "created_at": int(self.drawing.clock()),
                           **described(picture, self.asked), **extra})
+
+
+def reported(error: Exception, where: str) -> ArtproxyError:
+    """``error`` logged as the web layer logs a failure, and as the ArtproxyError to send."""
+    if isinstance(error, ArtproxyError):
+        log_failure(error, where)
+        return error
+    log.exception("%s failed", where)
+    return ArtproxyError()
+
+
+def error_event(error: ArtproxyError) -> str:
+    return sse("error", {"type": "error", "error": openai_error(error)})
 
 
 def sse(name: str, data: dict[str, Any]) -> str:
