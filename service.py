@@ -194,16 +194,19 @@ class ImageService:
             # its drawing before the caller's picture is laid around it.
             with self.partials_sent(partials, options):
                 generated = editor.edit(prompt, image_png, mask_png, options)
-            edited = in_os_thread(lambda: open_checked(generated.data, self.max_image_pixels))
+
+            def edited() -> Image.Image:
+                return open_checked(generated.data, self.max_image_pixels)
         else:
             drawing_options = replace(options, width=image.width, height=image.height)
             generated = self.provider.generate(prompt, drawing_options)
-            edited = in_os_thread(lambda: composited(generated, original, region,
-                                                     self.max_image_pixels))
+
+            def edited() -> Image.Image:
+                return composited(generated, original, region, self.max_image_pixels)
         # The caller's size if it asked for one, else the image's own.
         sized = options if options.size else replace(options, width=image.width,
                                                     height=image.height)
-        finished = in_os_thread(lambda: self.encoded(edited, sized, generated.provider))
+        finished = in_os_thread(lambda: self.encoded(edited(), sized, generated.provider))
         return replace(finished, prompt=prompt)
 
     def render_many(self, prompt: str, options: ImageOptions, count: int,
@@ -245,15 +248,16 @@ class ImageService:
         image = open_editable(first, "image", self.max_image_pixels)
         mask = (open_editable(mask_data, "mask", self.max_image_pixels)
                 if mask_data is not None else None)
-        if mask is not None:
+        region = None
+        if mask is not None:  # the mask is the first image's, at its size
             image, region = within_side(image, region_to_redraw(image, mask), MAX_SIDE)
-            for data in others:
-                image = laid_over(image, open_editable(data, "image", self.max_image_pixels))
-            return image, region
-        image = scaled_within(image, MAX_SIDE) if others else image
+        elif others:
+            image = scaled_within(image, MAX_SIDE)
         for data in others:
             image = laid_over(image, open_editable(data, "image", self.max_image_pixels))
-        return within_side(image, region_to_redraw(image, None), MAX_SIDE)
+        if region is None:  # without a mask, the laid-over picture's transparent pixels
+            return within_side(image, region_to_redraw(image, None), MAX_SIDE)
+        return image, region
 
     def vary_many(self, image_data: bytes, options: ImageOptions,
                   count: int) -> list[RenderedImage]:
@@ -265,8 +269,8 @@ class ImageService:
 
         def vary(picture: ImageOptions) -> RenderedImage:
             generated = varier.vary(image_png, picture)
-            drawn = in_os_thread(lambda: open_checked(generated.data, self.max_image_pixels))
-            return in_os_thread(lambda: self.encoded(drawn, picture, generated.provider))
+            return in_os_thread(lambda: self.encoded(
+                open_checked(generated.data, self.max_image_pixels), picture, generated.provider))
 
         return in_parallel(vary, pictures(options, count))
 
