@@ -14,7 +14,7 @@ import ipaddress
 import logging
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -57,10 +57,8 @@ def refuse_other_origins() -> None:
     origin = request.headers.get("Origin")
     if origin is None:
         return
-    allowed = current_app.config["CORS_ORIGINS"]
-    if "*" in allowed or origin in allowed or is_own_origin(origin):
-        return
-    raise OriginNotAllowed()
+    if not origin_allowed(origin, current_app.config["CORS_ORIGINS"]):
+        raise OriginNotAllowed()
 
 
 def embed_origins(config: Mapping[str, Any]) -> tuple[str, ...]:
@@ -86,15 +84,18 @@ def check_embedding() -> None:
             raise EmbedNotAllowed("A Referer is required to load artproxy's images "
                                   "(ARTPROXY_EMBED_REQUIRE_REFERER)")
         return
-    allowed = {origin.lower() for origin in embed_origins(config)}
     try:
         parts = urlsplit(referer)
     except ValueError:  # not a URL at all
         raise EmbedNotAllowed() from None
     origin = f"{parts.scheme}://{parts.netloc}".lower()
-    if "*" in allowed or origin in allowed or is_own_origin(origin):
-        return
-    raise EmbedNotAllowed()
+    if not origin_allowed(origin, [allowed.lower() for allowed in embed_origins(config)]):
+        raise EmbedNotAllowed()
+
+
+def origin_allowed(origin: str, allowed: Collection[str]) -> bool:
+    """Whether ``origin`` is listed, everyone is (``*``), or it is artproxy's own."""
+    return "*" in allowed or origin in allowed or is_own_origin(origin)
 
 
 def is_own_origin(origin: str) -> bool:
