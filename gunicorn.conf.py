@@ -20,6 +20,7 @@ from config import (  # noqa: E402
     summary,
 )
 from generator_client import check_providers  # noqa: E402
+from jobs import process_is_gone  # noqa: E402
 from logs import gunicorn_json_config  # noqa: E402
 
 load_env_file(Path(__file__).resolve().parent / ".env")
@@ -81,18 +82,8 @@ def remove_folders_of_stopped_masters(folder: Path) -> None:
     for leftover in folder.glob(f"{METRICS_FOLDER_PREFIX}*-*"):
         pid = leftover.name.removeprefix(METRICS_FOLDER_PREFIX).split("-", 1)[0]
         if (pid.isdigit() and leftover.stat().st_uid == os.getuid()
-                and not process_exists(int(pid))):
+                and process_is_gone(int(pid))):
             shutil.rmtree(leftover, ignore_errors=True)
-
-
-def process_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # another user's
-    return True
 
 
 # Metrics: every worker writes its samples to files in one folder, which /metrics adds up
