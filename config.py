@@ -253,6 +253,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("EMBED_REQUIRE_REFERER", False, boolean,
             "Refuse stored images to requests without a `Referer` (privacy settings strip it, "
             "so some visitors of allowed pages are refused too)."),
+    Setting("PROMPT_URLS", True, boolean,
+            "Serve `GET /prompt/<prompt>`: the picture itself at a URL made of the prompt, for "
+            "`<img src>`, cached; off, the route answers 404."),
+    Setting("PROMPT_CACHE_SECONDS", None, optional_seconds,
+            "Seconds a picture drawn for a `/prompt/...` URL is kept and served again to the same "
+            "URL; empty: IMAGE_TTL."),
     Setting("PUBLIC_URL", "", public_url,
             "The address people reach artproxy at by name, e.g. `https://art.example.com`: its "
             "own pages call it from there. Addresses by number and `localhost` need no setting; "
@@ -368,6 +374,13 @@ def job_timeout_seconds(settings: Mapping[str, Any]) -> float:
     if settings["JOB_TIMEOUT"] is not None:
         return settings["JOB_TIMEOUT"]
     return settings["UPSTREAM_TIMEOUT"] * len(settings["PROVIDER"]) + 30
+
+
+def prompt_cache_seconds(settings: Mapping[str, Any]) -> float:
+    """PROMPT_CACHE_SECONDS, or as long as any stored image lives."""
+    if settings["PROMPT_CACHE_SECONDS"] is not None:
+        return settings["PROMPT_CACHE_SECONDS"]
+    return settings["IMAGE_TTL"]
 
 
 def request_line_bytes(max_prompt_chars: int) -> int:

@@ -11,6 +11,7 @@
     ├── EmbedNotAllowed           403 embed_not_allowed
     ├── InvalidDeleteToken        403 invalid_delete_token
     ├── ImageNotFound             404 image_not_found
+    ├── NotCached                 404 not_cached
     ├── JobNotFound               404 job_not_found
     ├── ModelNotFound             404 model_not_found
     ├── RateLimited               429 rate_limited
@@ -122,6 +123,12 @@ class ImageNotFound(ArtproxyError):
     status_code = 404
     code = "image_not_found"
     message = "Image not found or expired"
+
+
+class NotCached(ArtproxyError):
+    status_code = 404
+    code = "not_cached"
+    message = "Nothing is cached for this URL yet: a GET draws it (HEAD never does)"
 
 
 class JobNotFound(ArtproxyError):

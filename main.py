@@ -25,6 +25,7 @@ import logs
 import web
 from config import PROJECT_DIR
 from metrics import create_metrics, instance_state
+from prompt_cache import PromptCache, cache_state
 from service import ImageService
 
 log = logging.getLogger("artproxy")
@@ -48,8 +49,12 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["artproxy_metrics"] = metrics
     job_queue = jobs.create_queue(app.config, service)
     app.extensions["artproxy_jobs"] = job_queue
+    prompt_cache = PromptCache.from_config(app.config, service)
+    app.extensions["artproxy_prompt_cache"] = prompt_cache
     if metrics.enabled:
         metrics.watch(instance_state(service, job_queue))
+        if app.config["PROMPT_URLS"]:
+            metrics.watch(cache_state(prompt_cache))
     web.init_app(app)
     if app.config["SWEEP_ENABLED"]:
         # Named by the store's repr (its folder), so a second app on the same folder replaces

@@ -22,6 +22,8 @@ import plugins
 from clock import Clock
 from imaging.formats import BY_EXTENSION, BY_MIME
 
+# A cache entry's key: a sha256 in hex, made by prompt_cache.py from what was asked.
+CACHE_KEY_PATTERN = re.compile("[0-9a-f]{64}")
 EXTENSIONS = "|".join(map(re.escape, BY_EXTENSION))
 NAME_PATTERN = re.compile(
     rf"(?P<deadline_ms>[1-9][0-9]{{0,15}})-[0-9a-f]{{32}}\.(?P<extension>{EXTENSIONS})")
@@ -112,12 +114,27 @@ class ImageStore(Protocol):
         Raises StorageUnavailable when the store cannot be read."""
         ...
 
+    def put_cached(self, key: str, data: bytes, mime: str, ttl_seconds: float) -> StoredImage:
+        """put(), and the image becomes the entry of the cache ``key`` (CACHE_KEY_PATTERN) for
+        every process that shares the store, until it expires or is deleted."""
+        ...
+
+    def get_cached(self, key: str) -> StoredImage | None:
+        """The image of the cache entry ``key``; None if there is none, or its image expired or
+        was deleted. Raises StorageUnavailable."""
+        ...
+
+    def count_cached(self) -> int:
+        """How many cache entries have not expired. Raises StorageUnavailable."""
+        ...
+
     def delete(self, name: str) -> bool:
         """Remove the image; True if it was there."""
         ...
 
     def purge_expired(self, now: float | None = None) -> int:
-        """Reclaim the space of images past their deadline; return how many were removed."""
+        """Reclaim the space of images (and cache entries) past their deadline; return how many
+        images were removed."""
         ...
 
     def list_images(self) -> list[ImageRecord]:

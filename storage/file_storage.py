@@ -4,6 +4,10 @@ Correct without its sweeper: a file is written under a temporary name and rename
 (so a reader sees all of it or nothing), and the deadline in every name is checked on every
 read (so an expired file is never served, however late the sweep). The sweep only frees disk;
 cleanup.py decides when it runs, this module what it deletes.
+
+A cache entry is a symbolic link in CACHE_FOLDER, named by its key, to an ordinary stored
+image: a link is made under a temporary name and renamed over the old one in one step, and
+reading it is a single readlink, after which the image is read (and checked) as any other.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import secrets
 import shutil
 import stat
 import tempfile
@@ -23,6 +28,7 @@ from clock import Clock
 from config import project_path
 from errors import StorageFull, StorageUnavailable
 from storage import (
+    CACHE_KEY_PATTERN,
     ImageRecord,
     LimitsStorage,
     StoredImage,
@@ -39,6 +45,7 @@ ABANDONED_TEMP_SECONDS = 60
 LIMITS_FILE = "limits.sqlite"
 # Readiness wants room for a few more images: upstream answers are a few MB, at most 20 MB.
 MIN_FREE_BYTES = 32 * 2**20
+CACHE_FOLDER = ".prompt-cache"  # inside the image folder; a name no image can have
 
 
 class FileImageStore:
@@ -94,6 +101,45 @@ class FileImageStore:
             raise
         return StoredImage(name=name, mime=mime, expires_at=expires_at, path=self.directory / name)
 
+    def put_cached(self, key: str, data: bytes, mime: str, ttl_seconds: float) -> StoredImage:
+        link = self._cache_link(key)
+        stored = self.put(data, mime, ttl_seconds)
+        try:
+            link.parent.mkdir(exist_ok=True)
+            temp_link = link.parent / f"{TEMP_PREFIX}{secrets.token_hex(8)}"
+            # Relative, so the link stays right wherever the folder is mounted or served from.
+            os.symlink(f"../{stored.name}", temp_link)
+            os.replace(temp_link, link)
+        except OSError as error:
+            self.delete(stored.name)
+            raise storage_error(error) from error
+        return stored
+
+    def get_cached(self, key: str) -> StoredImage | None:
+        try:
+            target = os.readlink(self._cache_link(key))
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError as error:
+            raise StorageUnavailable() from error
+        # get() checks the name against the pattern, its deadline and that it is a plain file.
+        return self.get(target.removeprefix("../"))
+
+    def count_cached(self) -> int:
+        now = self.clock()
+        try:
+            with os.scandir(self.directory / CACHE_FOLDER) as links:
+                return sum(1 for link in links if live_link(link, now))
+        except FileNotFoundError:
+            return 0
+        except OSError as error:
+            raise StorageUnavailable() from error
+
+    def _cache_link(self, key: str) -> Path:
+        if not CACHE_KEY_PATTERN.fullmatch(key):
+            raise ValueError(f"not a cache key: {key!r}")
+        return self.directory / CACHE_FOLDER / key
+
     def _recreate_folder(self) -> None:
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
@@ -148,7 +194,33 @@ class FileImageStore:
                     pass  # another process's sweep got there first
                 except OSError as error:
                     log.warning("expiry sweep could not delete %s: %s", entry.path, error)
+        self._purge_cache_links(now)
         return deleted
+
+    def _purge_cache_links(self, now: float) -> None:
+        """Remove cache entries whose image is past its deadline or gone, and abandoned temps."""
+        try:
+            with os.scandir(self.directory / CACHE_FOLDER) as links:
+                for link in links:
+                    try:
+                        if self._stale_link(link, now):
+                            os.unlink(link.path)
+                    except FileNotFoundError:
+                        pass  # another process's sweep got there first
+                    except OSError as error:  # e.g. a file that is no link: left alone
+                        log.warning("expiry sweep skipped %s: %s", link.path, error)
+        except FileNotFoundError:
+            pass  # no cache entry was ever made
+        except OSError as error:
+            log.warning("expiry sweep could not clean %s: %s", CACHE_FOLDER, error)
+
+    def _stale_link(self, link: os.DirEntry, now: float) -> bool:
+        if link.name.startswith(TEMP_PREFIX):
+            return is_abandoned_temp_file(link, now)
+        if not link.is_symlink():
+            return False  # not artproxy's: left alone
+        target = os.readlink(link.path).removeprefix("../")
+        return live_name(target, now) is None or not os.path.lexists(self.directory / target)
 
     def list_images(self) -> list[ImageRecord]:
         now = self.clock()
@@ -199,6 +271,17 @@ class FileImageStore:
 def is_expired_image(entry: os.DirEntry, now: float) -> bool:
     parsed = parse_name(entry.name)
     return parsed is not None and parsed.expires_at <= now
+
+
+def live_link(link: os.DirEntry, now: float) -> bool:
+    """Whether ``link`` is a cache entry whose image's name says it still lives."""
+    if link.name.startswith(TEMP_PREFIX):
+        return False
+    try:
+        target = os.readlink(link.path)
+    except OSError:  # gone meanwhile, or not a link at all
+        return False
+    return live_name(target.removeprefix("../"), now) is not None
 
 
 def is_abandoned_temp_file(entry: os.DirEntry, now: float) -> bool:

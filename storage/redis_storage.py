@@ -4,6 +4,10 @@ Each image is one key, ``<prefix>image:<name>``, written by a single SET that ca
 bytes, their metadata and the key's expiry, so no reader ever sees an image without its
 expiry or metadata without its image, and no sweeper is needed. The deadline in the name is
 still checked on every read, so a clock difference between machines never serves an image late.
+
+A cache entry is a second key, ``<prefix>prompt:<key>``, holding an image's name, written in
+the same transaction as the image with the same expiry; ``<prefix>prompt-entries`` scores
+each entry by its deadline, so counting them needs no scan of the keyspace.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from redis.retry import Retry
 from clock import Clock
 from errors import StorageUnavailable
 from storage import (
+    CACHE_KEY_PATTERN,
     ImageRecord,
     LimitsStorage,
     StoredImage,
@@ -68,15 +73,47 @@ class RedisImageStore:
         return f"{self.prefix}image:{name}"
 
     def put(self, data: bytes, mime: str, ttl_seconds: float) -> StoredImage:
+        return self._put(data, mime, ttl_seconds, cache_key=None)
+
+    def put_cached(self, key: str, data: bytes, mime: str, ttl_seconds: float) -> StoredImage:
+        if not CACHE_KEY_PATTERN.fullmatch(key):
+            raise ValueError(f"not a cache key: {key!r}")
+        return self._put(data, mime, ttl_seconds, cache_key=key)
+
+    def _put(self, data: bytes, mime: str, ttl_seconds: float,
+             cache_key: str | None) -> StoredImage:
         now = self.clock()
         expires_at = now + ttl_seconds
         name = new_name(mime, expires_at)
         header = f"{mime}\n{round(now * 1000)}\n".encode("ascii")
+        ttl_ms = max(1, math.ceil(ttl_seconds * 1000))
         with storage_errors():
-            self.client.set(self.key_for(name), header + data,
-                            px=max(1, math.ceil(ttl_seconds * 1000)))
+            if cache_key is None:
+                self.client.set(self.key_for(name), header + data, px=ttl_ms)
+            else:
+                transaction = self.client.pipeline(transaction=True)
+                transaction.set(self.key_for(name), header + data, px=ttl_ms)
+                transaction.set(self.cache_key_for(cache_key), name, px=ttl_ms)
+                transaction.zadd(self.cache_entries_key(), {cache_key: expires_at})
+                transaction.zremrangebyscore(self.cache_entries_key(), "-inf", now)
+                transaction.execute()
         return StoredImage(name=name, mime=mime, expires_at=expires_at, data=data,
                            created_at=now)
+
+    def get_cached(self, key: str) -> StoredImage | None:
+        with storage_errors():
+            name = cast("bytes | None", self.client.get(self.cache_key_for(key)))
+        return None if name is None else self.get(name.decode("ascii", "replace"))
+
+    def count_cached(self) -> int:
+        with storage_errors():
+            return int(self.client.zcount(self.cache_entries_key(), f"({self.clock()}", "+inf"))
+
+    def cache_key_for(self, key: str) -> str:
+        return f"{self.prefix}prompt:{key}"
+
+    def cache_entries_key(self) -> str:
+        return f"{self.prefix}prompt-entries"
 
     def get(self, name: str) -> StoredImage | None:
         parsed = live_name(name, self.clock())

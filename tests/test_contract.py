@@ -23,7 +23,8 @@ def test_the_document_is_valid_and_covers_every_route(make_app):
     assert document["openapi"] == "3.1.0"
     documented = {re.sub(r"\{(\w+)\}", r"<\1>", path) for path in document["paths"]}
     routes = {rule.rule.replace("<path:", "<") for rule in app.url_map.iter_rules()}
-    assert routes == documented
+    # "/prompt/" only says "Prompt is required" (400): /prompt/{prompt} with the prompt left out.
+    assert routes - {"/prompt/"} == documented
     for item in document["paths"].values():
         for method, operation in item.items():
             if method != "parameters":

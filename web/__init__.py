@@ -3,6 +3,7 @@
     health.py     GET /, GET /healthz
     classic.py    GET /generate, GET /image
     images.py     GET /images/<name>
+    prompt_urls.py  GET /prompt/<prompt>: the picture itself, cached, for <img src>
     jobs.py       POST /jobs, GET /jobs/<id>: images made in the background
     page.py       GET /app: the page for people (its files in static/)
     observability.py  request ids and HTTP metrics for every answer; GET /metrics
@@ -34,6 +35,7 @@ from web.observability import RequestObserver, observability
 from web.openai_v1 import v1
 from web.openapi import contract
 from web.page import page, with_page_policy
+from web.prompt_urls import prompt_urls
 from web.responses import (
     add_security_headers,
     drop_misplaced_retry_after,
@@ -46,8 +48,8 @@ def init_app(app: Flask) -> None:
     register_error_handlers(app)
     # "/images//name" is no image: a 404, not a redirect to a path the client did not ask for.
     app.url_map.merge_slashes = False
-    for blueprint in (health, classic, images, jobs, v1, admin, page, observability,
-                      contract):
+    for blueprint in (health, classic, images, prompt_urls, jobs, v1, admin, page,
+                      observability, contract):
         app.register_blueprint(blueprint)
     # An edit uploads an image and a mask, each within the upstream's byte limit.
     app.config["MAX_CONTENT_LENGTH"] = 2 * app.config["MAX_UPSTREAM_BYTES"] + 2**20

@@ -44,7 +44,9 @@ def readiness() -> ResponseReturnValue:
         "writable": None, "error": "Not checked while storage is unavailable"}
     ready = bool(storage["reachable"] and shared["writable"])
     body = {"status": "ready" if ready else "unavailable", "storage": storage, "state": shared,
-            "sweeper": sweeper, "providers": provider_states(), "jobs": job_states()}
+            "sweeper": sweeper, "providers": provider_states(), "jobs": job_states(),
+            "prompt_cache": prompt_cache_state() if storage["reachable"] else {
+                "error": "Not checked while storage is unavailable"}}
     return no_store(jsonify(body)), 200 if ready else 503
 
 
@@ -59,6 +61,16 @@ def state() -> dict[str, Any]:
     if counters is not None and not counters.check():
         return {"writable": False, "error": "The shared counters cannot be written"}
     return {"writable": True}
+
+
+def prompt_cache_state() -> dict[str, Any] | str:
+    """Pictures kept for prompt URLs, and hits and misses so far (every process's)."""
+    if not current_app.config["PROMPT_URLS"]:
+        return "off"
+    try:
+        return current_app.extensions["artproxy_prompt_cache"].stats()
+    except StorageUnavailable as error:
+        return {"error": error.message}
 
 
 def job_states() -> dict[str, Any]:

@@ -48,23 +48,33 @@ def delete_image(name: str) -> ResponseReturnValue:
 
 
 def stored_image_response(stored: StoredImage, environ: WSGIEnvironment, now: float,
-                          response_class: type[Response]) -> BaseResponse:
+                          response_class: type[Response],
+                          public_name: str | None = None) -> BaseResponse:
     """The image with its validators and a cache lifetime that ends at its deadline.
 
     Werkzeug's send_file answers conditional (304) and Range requests from ``environ``. Shared
-    by the route and by StoredImageFastPath, so both answer alike.
+    by the route, by StoredImageFastPath, so both answer alike, and by prompt URLs, which show
+    ``public_name`` (its validator, and the file name a browser saves it under) instead of
+    the stored name.
     """
     # Caches may keep the image only while it lives, never past its deadline.
     max_age = max(0, math.floor(stored.expires_at - now))
+    # A file's validator is werkzeug's (time, size, path); bytes from a database have their
+    # unique name as the validator and their creation time as the date.
+    etag: str | bool = public_name or (stored.name if stored.path is None else True)
+    download_name = None
+    if public_name is not None:
+        download_name = f"{public_name}.{stored.name.rsplit('.', 1)[-1]}"
     try:
         if stored.path is not None:
             response = send_file(stored.path, environ, mimetype=stored.mime, max_age=max_age,
+                                 etag=etag, download_name=download_name,
                                  response_class=response_class)
         else:
-            # Bytes from a database: the unique name is the validator, the creation time the date.
             response = send_file(io.BytesIO(stored.data or b""), environ, mimetype=stored.mime,
-                                 download_name=stored.name, max_age=max_age, etag=stored.name,
-                                 last_modified=stored.created_at, response_class=response_class)
+                                 download_name=download_name or stored.name, max_age=max_age,
+                                 etag=etag, last_modified=stored.created_at,
+                                 response_class=response_class)
     except RequestedRangeNotSatisfiable as error:  # a Range no byte of the image satisfies
         return http_error_response(error, response_class)
     if response.status_code == 412:

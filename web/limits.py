@@ -36,6 +36,7 @@ COST_ATTRIBUTE = "artproxy_cost"
 QUOTA_ATTRIBUTE = "artproxy_quota"
 QUOTA_SCOPE = "quota"
 GENERATING = "generating"
+WHEN_DRAWN = "when drawn"
 SAY_STORAGE_FAULTS_EVERY_SECONDS = 60
 View = TypeVar("View", bound=Callable[..., Any])
 
@@ -53,6 +54,32 @@ def generating_per_image(images_asked: Callable[[], int]) -> Callable[[View], Vi
         return generating(view)
 
     return declare
+
+
+def generating_when_drawn(view: View) -> View:
+    """The view calls an upstream only sometimes, and says when with spend_one_generation(),
+    which takes one unit of the client's ARTPROXY_RATE_LIMIT budget (a cache hit costs none)."""
+    setattr(view, BUDGET_ATTRIBUTE, WHEN_DRAWN)
+    return view
+
+
+def spend_one_generation() -> None:
+    """Take one unit of the client's ARTPROXY_RATE_LIMIT budget, shared with @generating views;
+    RateLimited when it is spent. A storage fault lets the request through, as for the others."""
+    rate = current_app.config["RATE_LIMIT"]
+    limiter: Limiter | None = current_app.extensions.get("artproxy_limiter")
+    if not rate or limiter is None:
+        return
+    item, client = parse(rate), get_remote_address()
+    try:
+        if limiter.limiter.hit(item, client, GENERATING):
+            return
+        reset_at = limiter.limiter.get_window_stats(item, client, GENERATING).reset_time
+    except Exception as error:
+        log.warning("rate limit not counted: %s", error)
+        return
+    retry_after = min(item.get_expiry(), max(1, math.ceil(reset_at - time.time())))
+    raise RateLimited(retry_after, f"Too many requests: the limit is {rate} per client")
 
 
 def per_key_quota(view: View) -> View:

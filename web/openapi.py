@@ -67,7 +67,8 @@ def document(config: Mapping[str, Any]) -> dict[str, Any]:
                  "license": {"name": "MIT", "identifier": "MIT"}},
         "paths": paths(providers, keys_required=bool(config["PREMIUM_KEYS"]),
                        admin=bool(config["ADMIN_KEYS"]), metrics=config["METRICS"],
-                       metrics_key=bool(config["METRICS_KEY"])),
+                       metrics_key=bool(config["METRICS_KEY"]),
+                       prompt_urls=config["PROMPT_URLS"]),
         "components": {
             "schemas": schemas(declared_options(tuple(providers)), providers, max_prompt,
                                config["MAX_IMAGES_PER_REQUEST"]),
@@ -88,9 +89,9 @@ def document(config: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def paths(providers: list[str], keys_required: bool, admin: bool,
-          metrics: bool, metrics_key: bool = False) -> dict[str, Any]:
+          metrics: bool, metrics_key: bool = False, prompt_urls: bool = True) -> dict[str, Any]:
     """The routes this server answers as configured: /admin only with admin keys, /metrics only
-    when on, and a key required where premium keys are set."""
+    when on, /prompt only when on, and a key required where premium keys are set."""
     keyed: list[dict[str, list[str]]] | None = (
         [{"bearer": []}, {"apiKey": []}] if keys_required else None)
     options = option_parameters(declared_options(tuple(providers)))
@@ -119,6 +120,7 @@ def paths(providers: list[str], keys_required: bool, admin: bool,
                 parameters=[{"name": "X-Delete-Token", "in": "header", "required": True,
                              "schema": {"type": "string"}}]),
         },
+        **({"/prompt/{prompt}": prompt_url(options)} if prompt_urls else {}),
         "/styles": {"get": operation("The style presets", {200: json_answer("Styles")})},
         "/options": {"get": operation("What else a caller may choose",
                                       {200: json_answer("Options")})},
@@ -319,6 +321,24 @@ def operation(summary: str, responses: dict, parameters: list | None = None,
     return described
 
 
+def prompt_url(options: list[dict]) -> dict[str, Any]:
+    """GET and HEAD of a prompt URL; the answer is the picture itself."""
+    cached = {"description": "The picture (X-Artproxy-Cache: hit or miss)",
+              "headers": {**request_id_header(), "X-Artproxy-Cache": {
+                  "description": "hit: no upstream was called; miss: drawn for this request",
+                  "schema": {"enum": ["hit", "miss"]}}}}
+    return {
+        "parameters": [{"name": "prompt", "in": "path", "required": True,
+                        "description": "The prompt, percent-encoded as one segment (`/` is %2F)",
+                        "schema": {"$ref": "#/components/schemas/Prompt"}}, *options],
+        "get": operation("The picture of a prompt, cached: for <img src>", {
+            200: {**image_answer(), **cached}, 304: no_content("Not modified"),
+            **errors(*GENERATING_ERRORS, 404, 507)}),
+        "head": operation("What is cached for a prompt URL; never draws", {
+            200: cached, **errors(400, 403, 404, 503)}),
+    }
+
+
 def no_content(description: str) -> dict:
     return {"description": description, "headers": request_id_header()}
 
@@ -389,11 +409,13 @@ def schemas(options: tuple[Option, ...], providers: list[str], max_prompt: int,
         "Alive": {"type": "object", "required": ["status"],
                   "properties": {"status": {"const": "Server is alive"}}},
         "Readiness": {"type": "object",
-                      "required": ["status", "storage", "state", "sweeper", "providers", "jobs"],
+                      "required": ["status", "storage", "state", "sweeper", "providers", "jobs",
+                                   "prompt_cache"],
                       "properties": {"status": {"enum": ["ready", "unavailable"]},
                                      "storage": {"type": "object"}, "state": {"type": "object"},
                                      "sweeper": {"type": "string"},
-                                     "providers": {"type": "object"}, "jobs": {"type": "object"}}},
+                                     "providers": {"type": "object"}, "jobs": {"type": "object"},
+                                     "prompt_cache": {"type": ["object", "string"]}}},
         "Generated": {"type": "object", "required": ["img", "mime", "provider", "width", "height"],
                       "properties": {"img": {"type": "string", "contentEncoding": "base64"},
                                      "mime": {"type": "string"}, "provider": {"type": "string"},
