@@ -118,9 +118,9 @@ class FileImageStore:
     def get_cached(self, key: str) -> StoredImage | None:
         try:
             target = os.readlink(self._cache_link(key))
-        except (FileNotFoundError, NotADirectoryError):
-            return None
         except OSError as error:
+            if error.errno in (errno.ENOENT, errno.ENOTDIR, errno.EINVAL):  # EINVAL: no link
+                return None
             raise StorageUnavailable() from error
         # get() checks the name against the pattern, its deadline and that it is a plain file.
         return self.get(target.removeprefix("../"))

@@ -15,7 +15,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from errors import ImageNotFound
 from storage import StoredImage
-from web.access import check_embedding
+from web.access import check_embedding, vary_by_referer
 from web.errors import http_error_response, json_error
 from web.limits import unlimited
 from web.responses import service
@@ -34,8 +34,8 @@ def stored_image(name: str) -> BaseResponse:
     if stored is None:
         raise ImageNotFound()
     try:
-        return stored_image_response(stored, request.environ, service().clock(),
-                                     current_app.response_class)
+        return vary_by_referer(stored_image_response(stored, request.environ, service().clock(),
+                                                     current_app.response_class))
     except FileNotFoundError:
         raise ImageNotFound() from None  # swept between the lookup and the open
 

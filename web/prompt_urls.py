@@ -14,7 +14,7 @@ from errors import ImageNotFound, NotCached
 from options import checked_prompt, parse_options
 from prompt_cache import PromptCache
 from storage import StoredImage
-from web.access import check_embedding
+from web.access import check_embedding, vary_by_referer
 from web.images import stored_image_response
 from web.limits import generating_when_drawn, spend_one_generation
 from web.responses import service
@@ -61,4 +61,4 @@ def answer(image: StoredImage, hit: bool) -> BaseResponse:
     except FileNotFoundError:
         raise ImageNotFound() from None  # swept between the lookup and the open
     response.headers[CACHE_HEADER] = "hit" if hit else "miss"
-    return response
+    return vary_by_referer(response)

@@ -12,9 +12,7 @@ import json
 import os
 import shutil
 import subprocess
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 import openai
@@ -24,7 +22,6 @@ from PIL import Image
 from testing.fake_upstream import png_bytes
 from tests.real_server import PROJECT_DIR, call, post_json, serve
 from tests.web.test_openai_v1_compat import sse_answer
-from tests.web.test_page import browser  # noqa: F401  (the chromium fixture)
 
 KEY = "sk-artproxy-clients"
 NODE_CLIENT = PROJECT_DIR / "tests" / "node" / "openai_client.mjs"
@@ -229,28 +226,6 @@ def test_librechats_request_body(server):
 
 # A browser on an allowed origin
 
-class Blank(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        body = b"<!doctype html><title>an app</title>"
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *arguments) -> None:
-        pass
-
-
-@pytest.fixture
-def app_origin():
-    site = ThreadingHTTPServer(("127.0.0.1", 0), Blank)
-    threading.Thread(target=site.serve_forever, args=(0.05,), daemon=True).start()
-    yield f"http://127.0.0.1:{site.server_port}"
-    site.shutdown()
-    site.server_close()
-
-
 CALL_FROM_PAGE = """async ([url, key]) => {
     const answer = await fetch(url, {method: "POST", body: JSON.stringify(
         {model: "dall-e-3", prompt: "a harbour", response_format: "b64_json", size: "64x64"}),
@@ -261,7 +236,7 @@ CALL_FROM_PAGE = """async ([url, key]) => {
 }"""
 
 
-def test_a_browser_on_an_allowed_origin_calls_v1_with_a_key(browser, image_dir,  # noqa: F811
+def test_a_browser_on_an_allowed_origin_calls_v1_with_a_key(browser, image_dir,
                                                             processes, app_origin):
     base_url = serve(processes, image_dir, workers=2, ARTPROXY_PREMIUM_KEYS=KEY,
                      ARTPROXY_CORS_ORIGINS=app_origin)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
 from pathlib import Path
 
@@ -16,26 +15,9 @@ from testing.fake_upstream import Answer
 from tests.real_server import PROJECT_DIR, call, serve
 from web.page import CONTENT_SECURITY_POLICY
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-# As root in a container, without a screen, and with no network to phone home to.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 PROMPT = "a lighthouse at dusk, waves breaking"
 # ARTPROXY_SCREENSHOT_DIR=docs refreshes the README's screenshot; otherwise it goes to tmp.
 SCREENSHOT_DIR = os.environ.get("ARTPROXY_SCREENSHOT_DIR")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    if not Path(CHROMIUM).exists():
-        # A failure, not a skip: .ci/run installs chromium, and without it the page is untested.
-        raise RuntimeError("chromium is not installed; .ci/run installs it")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 class Visit:
