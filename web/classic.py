@@ -90,6 +90,7 @@ def image_options() -> Response:
         max_seed=MAX_SEED,
         max_prompt_chars=current_app.config["MAX_PROMPT_CHARS"],
         keys_required=bool(current_app.config["PREMIUM_KEYS"]),
+        prompt_urls=current_app.config["PROMPT_URLS"],  # whether GET /prompt/<prompt> answers
         options=[{"name": option.name, "description": option.description,
                   "default": option.default, "error_code": option.code,
                   "schema": option.kind.schema()}

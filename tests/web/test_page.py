@@ -7,6 +7,7 @@ import json
 import os
 import time
 from pathlib import Path
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 from playwright.sync_api import expect
@@ -108,10 +109,19 @@ def test_make_watch_keep_and_delete_a_picture(visit, image_dir, processes):
     assert call("GET", base_url + url)[0] == 200
 
     tab.gallery().get_by_role("button", name="Show").click()
+    # The prompt URL with the seed the page chose: it draws this very picture again, as long
+    # after the stored one is gone as anyone asks.
+    page.get_by_role("button", name="Copy image URL").click()
+    expect(page.locator("#copied")).to_have_text("Image URL copied.")
+    prompt_url = page.evaluate("navigator.clipboard.readText()")
+    seed = parse_qs(urlsplit(prompt_url).query)["seed"][0]
+    assert prompt_url == (f"{base_url}/prompt/{quote(PROMPT, safe='')}"
+                          f"?aspect=16%3A9&style=watercolor&seed={seed}")
+    assert call("GET", prompt_url)[2] == call("GET", base_url + url)[2]
     page.get_by_role("button", name="Copy embed code").click()
     expect(page.locator("#copied")).to_have_text("Embed code copied.")
     embed = page.evaluate("navigator.clipboard.readText()")
-    assert embed == (f'<img src="{base_url}{url}" alt="{PROMPT}" width="1024" height="576">')
+    assert embed == f'<img src="{prompt_url}" alt="{PROMPT}" width="1024" height="576">'
     page.get_by_role("button", name="Copy link").click()
     expect(page.locator("#copied")).to_have_text("Link copied.")
     assert page.evaluate("navigator.clipboard.readText()") == base_url + url

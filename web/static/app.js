@@ -99,10 +99,27 @@ function readForm() {
   return request;
 }
 
+function randomSeed() {
+  return Math.floor(Math.random() * (choices.max_seed + 1));
+}
+
 function rollSeed() {
-  const seed = Math.floor(Math.random() * (choices.max_seed + 1));
+  const seed = randomSeed();
   $("seed").value = String(seed);
   return seed;
+}
+
+// The lasting address of a picture: GET /prompt/<prompt> with the options it was drawn with,
+// its seed included, so the URL draws the same picture wherever it is loaded.
+function promptUrl(request) {
+  const query = new URLSearchParams();
+  for (const name of ["aspect", "style", "format", "transparent", "seed", "provider"]) {
+    const value = request[name];
+    if (value === undefined || value === false || (name === "format" && value === "png")) continue;
+    query.set(name, String(value));
+  }
+  const tail = query.toString();
+  return `/prompt/${encodeURIComponent(request.prompt)}${tail ? `?${tail}` : ""}`;
 }
 
 function keepFormatsPossible() {
@@ -123,6 +140,9 @@ async function make(request) {
   }
   hideAlert();
   lastRequest = request;
+  // A seed always, chosen here when the form leaves it to chance: the picture's prompt URL
+  // carries it, so the URL shows this very picture again.
+  if (request.seed === undefined) request = { ...request, seed: randomSeed() };
   $("generate").disabled = true;
   const started = Date.now();
   let job = { status: "queued", position: null };
@@ -145,7 +165,8 @@ async function make(request) {
       if (job.status === "queued" || job.status === "running") showProgress();
     }
     if (job.status === "done") {
-      const picture = remember(job.result, request.prompt);
+      const picture = remember(job.result, request.prompt,
+        choices.prompt_urls ? promptUrl(request) : null);
       show(picture);
     } else {
       showAlert(job.error ? job.error.message : "The picture could not be made.");
@@ -168,6 +189,7 @@ function show(picture) {
   image.height = picture.height;
   $("download").href = picture.url;
   $("download").download = picture.url.split("/").pop();
+  $("copy-prompt-url").hidden = !picture.promptUrl;
   $("copied").textContent = "";
   $("result").hidden = false;
   tick();
@@ -177,9 +199,11 @@ function absolute(url) {
   return new URL(url, window.location.href).href;
 }
 
+// With prompt URLs the embed code lasts: the stored picture's own URL ends with its life.
 function embedCode(picture) {
   const alt = picture.prompt.replace(/&/g, "&amp;").replace(/"/g, "&quot;").replace(/</g, "&lt;");
-  return `<img src="${absolute(picture.url)}" alt="${alt}" width="${picture.width}" height="${picture.height}">`;
+  const src = absolute(picture.promptUrl || picture.url).replace(/"/g, "%22");
+  return `<img src="${src}" alt="${alt}" width="${picture.width}" height="${picture.height}">`;
 }
 
 async function copy(text, what) {
@@ -215,11 +239,11 @@ function remembered() {
   }
 }
 
-function remember(result, prompt) {
+function remember(result, prompt, promptUrl) {
   // The deadline counts from now with the server's seconds left, so a wrong clock here
   // does not shorten or lengthen it.
   const picture = {
-    url: result.url, token: result.delete_token, prompt, width: result.width,
+    url: result.url, token: result.delete_token, prompt, promptUrl, width: result.width,
     height: result.height, deadline: Date.now() + result.expires_in * 1000,
   };
   localStorage.setItem(IMAGES_KEY, JSON.stringify([picture, ...remembered()]));
@@ -350,6 +374,8 @@ function start() {
   $("roll").addEventListener("click", rollSeed);
   $("transparent").addEventListener("change", keepFormatsPossible);
   $("copy-embed").addEventListener("click", () => shown && copy(embedCode(shown), "Embed code"));
+  $("copy-prompt-url").addEventListener("click",
+    () => shown && shown.promptUrl && copy(absolute(shown.promptUrl), "Image URL"));
   $("copy-link").addEventListener("click", () => shown && copy(absolute(shown.url), "Link"));
   $("delete").addEventListener("click", () => shown && remove(shown));
   $("again").addEventListener("click", () => {
