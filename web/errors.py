@@ -52,7 +52,7 @@ def register_error_handlers(app: Flask) -> None:
 
 
 def render_artproxy_error(error: ArtproxyError) -> Response:
-    log_failure(error, f"{request.method} {request.path}")
+    log_failure(error, logged_request())
     return render_error(error)
 
 
@@ -65,11 +65,18 @@ def render_unexpected_error(error: Exception) -> Response:
         return render_error(HTTPFailure(BadRequest(f"The request body is malformed: {error}")))
     if out_of_descriptors(error):  # e.g. opening a stored image with every descriptor in use
         busy = ServerBusy()
-        log.warning("%s %s -> 503 %s: out of file descriptors", request.method, request.path,
-                    busy.code)
+        log.warning("%s -> 503 %s: out of file descriptors", logged_request(), busy.code)
         return render_error(busy)
-    log.exception("unhandled error on %s %s", request.method, request.path)
+    log.exception("unhandled error on %s", logged_request())
     return render_error(ArtproxyError())
+
+
+def logged_request() -> str:
+    """The method and path for a log line. A prompt URL's path is its prompt, which stays out
+    of logs: its route stands for it."""
+    if request.url_rule is not None and "prompt" in (request.view_args or {}):
+        return f"{request.method} {request.url_rule.rule}"
+    return f"{request.method} {request.path}"
 
 
 def render_error(error: ArtproxyError) -> Response:

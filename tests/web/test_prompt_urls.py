@@ -5,6 +5,7 @@ only allowed pages may embed it; a hit is free and a miss spends the rate limit.
 from __future__ import annotations
 
 import io
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qs, quote, urlsplit
@@ -17,6 +18,7 @@ from testing.fake_upstream import Answer, png_bytes
 from tests.helpers import error_of
 from tests.real_server import COMMANDS, call, environment, get, start, wait_until_serving
 from tests.real_server import serve as serve_real
+from tests.test_readme import README, README_URL
 
 PROMPT = "a red fox / in the snow"  # the slash travels as %2F
 PATH = "/prompt/" + quote(PROMPT, safe="")
@@ -177,10 +179,12 @@ def test_bad_input_is_a_json_400_and_calls_no_upstream(client, upstream, path, c
     assert upstream.received == []
 
 
-def test_an_upstream_failure_is_its_json_error_and_nothing_is_cached(client, upstream):
+def test_an_upstream_failure_is_its_json_error_and_nothing_is_cached(client, upstream, caplog):
     upstream.will_answer(Answer(status=500, body=b"down"))
     failed = client.get(PATH)
     assert failed.status_code == 502 and error_of(failed)["code"] == "upstream_unreachable"
+    assert "GET /prompt/<path:prompt> -> 502" in caplog.text
+    assert "fox" not in caplog.text  # the path is the prompt: it stays out of the log
     assert client.head(PATH).status_code == 404
     assert client.get(PATH).headers["X-Artproxy-Cache"] == "miss"  # drawn afresh
 
@@ -258,4 +262,20 @@ def test_a_browser_shows_the_picture_on_allowed_pages_only(browser, other_site, 
     assert page.evaluate(LOAD_IMAGE, url) == [160, 120]
     page.goto(foreign)
     assert page.evaluate(LOAD_IMAGE, url) == [0, 0]  # drawn now, and still not for this site
+    context.close()
+
+
+def test_the_readmes_embed_example_works_as_written(browser, other_site, image_dir, processes):
+    section = README.split("### Embed with one tag", 1)[1].split("\n### ", 1)[0]
+    example = re.search(r"```html\n(.*?)```", section, re.DOTALL).group(1)
+    base_url = serve_real(processes, image_dir, workers=2)
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(other_site())  # a page on another site, as the app's would be
+    page.set_content(example.replace(README_URL, base_url))
+    picture = page.locator("img")
+    page.wait_for_function("document.querySelector('img').complete")
+    width, height = picture.evaluate("image => [image.naturalWidth, image.naturalHeight]")
+    assert (width, height) == (int(picture.get_attribute("width")),
+                               int(picture.get_attribute("height"))) == (1024, 576)
     context.close()
