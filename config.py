@@ -10,10 +10,12 @@ import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 ENV_PREFIX = "ARTPROXY_"
+LONGEST_LIFETIME_SECONDS = 365 * 24 * 3600
+T = TypeVar("T", int, float)
 PROJECT_DIR = Path(__file__).resolve().parent
 
 
@@ -97,6 +99,24 @@ def non_negative_float(raw: str) -> float:
     if not value >= 0:
         raise ValueError("must be a number, 0 or more")
     return value
+
+
+def lifetime(raw: str) -> int:
+    """Whole seconds above 0 and at most a year."""
+    return within_a_year(positive_int(raw))
+
+
+def optional_lifetime(raw: str) -> float | None:
+    """Seconds above 0 and at most a year, or empty for the setting's computed default."""
+    return within_a_year(positive_float(raw)) if raw.strip() else None
+
+
+def within_a_year(seconds: T) -> T:
+    # A stored image's name carries its deadline (storage/__init__.py); a lifetime past what
+    # the name can hold made images that could be neither served nor swept.
+    if not seconds <= LONGEST_LIFETIME_SECONDS:
+        raise ValueError(f"must be at most {LONGEST_LIFETIME_SECONDS} (a year)")
+    return seconds
 
 
 def optional_seconds(raw: str) -> float | None:
@@ -222,7 +242,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("STATE_DIR", "state", str,
             "Folder for what an instance's worker processes share with file storage (rate-limit "
             "counters, jobs), relative to main.py's folder."),
-    Setting("IMAGE_TTL", 120, positive_int,
+    Setting("IMAGE_TTL", 120, lifetime,
             "Seconds a stored image lives, fixed when it is created."),
     Setting("SWEEP_INTERVAL", 1.0, positive_float,
             "Seconds between sweeps that delete expired files from disk."),
@@ -256,7 +276,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("PROMPT_URLS", True, boolean,
             "Serve `GET /prompt/<prompt>`: the picture itself at a URL made of the prompt, for "
             "`<img src>`, cached; off, the route answers 404."),
-    Setting("PROMPT_CACHE_SECONDS", None, optional_seconds,
+    Setting("PROMPT_CACHE_SECONDS", None, optional_lifetime,
             "Seconds a picture drawn for a `/prompt/...` URL is kept and served again to the same "
             "URL; empty: IMAGE_TTL."),
     Setting("PUBLIC_URL", "", public_url,
@@ -370,9 +390,15 @@ def check_state_folder(settings: Mapping[str, Any]) -> None:
 
 
 def job_timeout_seconds(settings: Mapping[str, Any]) -> float:
-    """JOB_TIMEOUT, or room for every provider of the fallback chain to use its whole timeout."""
+    """JOB_TIMEOUT, or as long as a drawing may take."""
     if settings["JOB_TIMEOUT"] is not None:
         return settings["JOB_TIMEOUT"]
+    return drawing_seconds(settings)
+
+
+def drawing_seconds(settings: Mapping[str, Any]) -> float:
+    """The longest one picture may take: every provider of the fallback chain using its whole
+    timeout, and room to finish the picture."""
     return settings["UPSTREAM_TIMEOUT"] * len(settings["PROVIDER"]) + 30
 
 

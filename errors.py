@@ -21,6 +21,7 @@
     ├── QueueFull                 503 queue_full
     ├── JobRunnerLost             503 job_runner_lost
     ├── JobTimedOut               504 job_timeout
+    ├── FailedMomentsAgo          the status and code of a drawing that just failed
     └── UpstreamError             502 upstream_failed
         ├── UpstreamUnavailable   502 upstream_unreachable
         ├── UpstreamRejected      502 upstream_rejected
@@ -196,6 +197,20 @@ class JobTimedOut(ArtproxyError):
     status_code = 504
     code = "job_timeout"
     message = "The job ran longer than ARTPROXY_JOB_TIMEOUT and was stopped"
+
+
+class FailedMomentsAgo(ArtproxyError):
+    """The same picture failed to be drawn moments ago (prompt URLs): that failure again,
+    without calling the upstream again."""
+
+    said_once_a_minute = True  # the first failure was logged with its cause
+
+    def __init__(self, status_code: int, code: str, retry_after_seconds: int):
+        super().__init__("This picture could not be drawn moments ago; try again in a few "
+                         "seconds")
+        self.status_code = status_code
+        self.code = code
+        self.retry_after_seconds = retry_after_seconds
 
 
 class UpstreamError(ArtproxyError):

@@ -24,13 +24,13 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from limits.storage import Storage
 
 from clock import Clock
-from config import job_timeout_seconds, prompt_cache_seconds
-from errors import StorageUnavailable, UpstreamTimeout
+from config import drawing_seconds, prompt_cache_seconds
+from errors import ArtproxyError, FailedMomentsAgo, StorageUnavailable, UpstreamTimeout
 from generator_client import ImageOptions
 from logs import Occasionally
 from service import ImageService, RenderedImage
@@ -46,6 +46,14 @@ TALLY_SECONDS = 1.0
 # Hit and miss counts live this long in the shared counters (they must expire, so: long).
 TALLY_LIFETIME_SECONDS = 10 * 365 * 24 * 3600
 HITS, MISSES = "prompt-cache:hits", "prompt-cache:misses"
+# A drawing that failed is the answer to the same URL for this long: the requests that waited
+# for it get its failure, not one upstream call each in turn.
+FAILURE_SECONDS = 5
+# What a remembered failure can be, by its position: counters keep numbers only.
+FAILURE_CODES = ("upstream_failed", "upstream_unreachable", "upstream_rejected",
+                 "bad_upstream_image", "upstream_busy", "upstream_resting", "upstream_timeout",
+                 "storage_unavailable", "storage_full", "server_busy", "internal_error")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -69,7 +77,7 @@ class PromptCache:
     def from_config(cls, config: Mapping[str, Any], service: ImageService) -> PromptCache:
         return cls(service.store, service.counters,
                    [breaker.upstream for breaker in service.breakers],
-                   prompt_cache_seconds(config), job_timeout_seconds(config), service.clock)
+                   prompt_cache_seconds(config), drawing_seconds(config), service.clock)
 
     def key_for(self, prompt: str, options: ImageOptions) -> str:
         """The same for every request that asks for the same picture of the same upstreams."""
@@ -91,62 +99,102 @@ class PromptCache:
         """The entry of ``key`` if there is one; never draws."""
         return self.store.get_cached(key)
 
+    def count_hit(self) -> None:
+        """Count a hit served from lookup()'s answer."""
+        self.tally.count(HITS)
+
     def fetch(self, key: str, draw: Callable[[], RenderedImage],
               spend: Callable[[], None]) -> CacheAnswer:
         """The entry of ``key``; if there is none, ``spend()`` (which may refuse) and ``draw()``
-        it, unless another request is drawing it already: then its picture, once it is there.
-        UpstreamTimeout if that takes longer than a drawing may."""
+        it, unless another request is drawing it already: then its picture, once it is there,
+        or its failure. UpstreamTimeout if that takes longer than a drawing may."""
         give_up_at = time.monotonic() + self.wait_seconds
         while True:
             image = self.store.get_cached(key)
-            if image is None and self._take_lock(key):
-                try:
-                    # Another request may have stored it between the look and the lock.
-                    image = self.store.get_cached(key)
-                    if image is None:
-                        spend()
-                        rendered = draw()
-                        image = self.store.put_cached(key, rendered.data, rendered.format.mime,
-                                                      self.ttl_seconds)
-                        self.tally.count(MISSES)
-                        return CacheAnswer(image, hit=False)
-                finally:
-                    self._release_lock(key)
             if image is not None:
                 self.tally.count(HITS)
                 return CacheAnswer(image, hit=True)
+            self._raise_recent_failure(key)
+            if not self._being_drawn(key) and self._take_lock(key):
+                try:
+                    return self._draw(key, draw, spend)
+                finally:
+                    self._release_lock(key)
             if time.monotonic() > give_up_at:
                 raise UpstreamTimeout("The picture for this URL is still being drawn; "
                                       "try again later")
             time.sleep(POLL_SECONDS)
+
+    def _draw(self, key: str, draw: Callable[[], RenderedImage],
+              spend: Callable[[], None]) -> CacheAnswer:
+        image = self.store.get_cached(key)  # stored between the look and the lock?
+        if image is not None:
+            self.tally.count(HITS)
+            return CacheAnswer(image, hit=True)
+        spend()
+        try:
+            rendered = draw()
+        except ArtproxyError as error:
+            if error.status_code >= 500:  # the upstream's or ours, not this caller's
+                self._remember_failure(key, error)
+            raise
+        image = self.store.put_cached(key, rendered.data, rendered.format.mime, self.ttl_seconds)
+        self.tally.count(MISSES)
+        return CacheAnswer(image, hit=False)
 
     def stats(self) -> dict[str, int]:
         """Entries now, and hits and misses so far, of the whole store (every process)."""
         hits, misses = self.tally.read(HITS, MISSES)
         return {"entries": self.store.count_cached(), "hits": hits, "misses": misses}
 
+    def _being_drawn(self, key: str) -> bool:
+        """Whether another request holds ``key``'s lock: a read, where taking it is a write."""
+        return self._shared(lambda counters: counters.get(lock_name(key)), 0) > 0
+
+    def _raise_recent_failure(self, key: str) -> None:
+        """The failure of the drawing of ``key`` that ended less than FAILURE_SECONDS ago, if
+        one did: the requests that waited for it, and those right after, get that answer
+        instead of calling the upstream one after another."""
+        failed = self._shared(lambda counters: counters.get(failure_name(key)), 0)
+        if failed:
+            status, code = divmod(failed, 100)
+            raise FailedMomentsAgo(status, FAILURE_CODES[code] if code < len(FAILURE_CODES)
+                                   else "upstream_failed", FAILURE_SECONDS)
+
+    def _remember_failure(self, key: str, error: ArtproxyError) -> None:
+        code = FAILURE_CODES.index(error.code) if error.code in FAILURE_CODES else 0
+        self._shared(lambda counters: counters.incr(
+            failure_name(key), FAILURE_SECONDS, error.status_code * 100 + code), 0)
+
     def _take_lock(self, key: str) -> bool:
         """True if this request is the one to draw ``key``'s picture. While the counters are
         unreachable, every request draws for itself: a lock is a saving, not a condition."""
-        if self.counters is None:
-            return True
-        try:
-            return self.counters.incr(lock_name(key), math.ceil(self.wait_seconds)) == 1
-        except Exception as error:
-            log.warning("prompt URLs: identical requests are not being merged: %s", error)
-            return True
+        return self._shared(
+            lambda counters: counters.incr(lock_name(key), math.ceil(self.wait_seconds)) == 1,
+            True)
 
     def _release_lock(self, key: str) -> None:
+        # If this fails, the lock expires on its own after wait_seconds.
+        self._shared(lambda counters: counters.clear(lock_name(key)), None)
+
+    def _shared(self, step: Callable[[Storage], T], otherwise: T) -> T:
+        """``step`` on the shared counters; ``otherwise`` while they cannot be reached."""
         if self.counters is None:
-            return
+            return otherwise
         try:
-            self.counters.clear(lock_name(key))
-        except Exception as error:  # it expires on its own after wait_seconds
-            log.warning("prompt URLs: a drawing's lock could not be released: %s", error)
+            return step(self.counters)
+        except Exception as error:
+            log.warning("prompt URLs: the shared counters failed, so identical requests are "
+                        "not being merged: %s", error)
+            return otherwise
 
 
 def lock_name(key: str) -> str:
     return f"prompt-cache:drawing:{key}"
+
+
+def failure_name(key: str) -> str:
+    return f"prompt-cache:failed:{key}"
 
 
 class Tally:

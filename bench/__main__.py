@@ -2,7 +2,8 @@
 
     python -m bench                 the four targets, production server setup, seed baseline
     python -m bench --only 1,3      some of them (R: Redis storage against the local folder,
-                                    J: jobs against /image)
+                                    J: jobs against /image, P and p: prompt URL cache hits
+                                    against /images/<name>, a 1 MB and a 64x64 PNG)
     python -m bench --compare       targets 1 and 2 under candidate gunicorn setups
 """
 
@@ -43,6 +44,8 @@ TARGETS: dict[str, tuple[Callable[[Path], list[Row]], str]] = {
     "4": (scenarios.expiry, "tiny"),
     "R": (scenarios.storage_compare, "big"),  # Redis storage against the local folder
     "J": (scenarios.jobs_compare, "small"),  # jobs against /image
+    "P": (scenarios.prompt_cache_hits, "big"),  # prompt URL hits against /images/<name>
+    "p": (scenarios.prompt_cache_hits, "tiny"),  # the same with a 64x64 picture
 }
 
 
@@ -86,7 +89,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description="artproxy's benchmark")
     parser.add_argument("--only", default=",".join(TARGETS),
                         help="targets to run, e.g. 1,3; R is Redis against the local folder, "
-                             "J jobs against /image")
+                             "J jobs against /image, P and p prompt URL hits against "
+                             "/images/<name>")
     parser.add_argument("--compare", action="store_true",
                         help="run targets 1 and 2 under each candidate server setup")
     arguments = parser.parse_args()

@@ -88,3 +88,13 @@ def test_a_redis_url_with_a_password_is_not_echoed():
     with pytest.raises(config.ConfigError) as error:
         config.from_environment({"ARTPROXY_REDIS_URL": "http://:s3cret@cache:6379"})
     assert "s3cret" not in str(error.value)
+
+
+@pytest.mark.parametrize("name, raw", [
+    ("IMAGE_TTL", "99999999999"), ("PROMPT_CACHE_SECONDS", "1e13"),
+    ("PROMPT_CACHE_SECONDS", "inf"), ("PROMPT_CACHE_SECONDS", "nan"),
+])
+def test_a_lifetime_longer_than_a_stored_name_can_hold_is_refused(name, raw):
+    # 1e13 seconds made names of 17 digits, which were then neither served nor swept.
+    with pytest.raises(config.ConfigError, match=f"ARTPROXY_{name}"):
+        config.load({f"ARTPROXY_{name}": raw})

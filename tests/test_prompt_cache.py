@@ -9,13 +9,15 @@ import time
 import pytest
 from limits.storage import MemoryStorage
 
-from errors import RateLimited, UpstreamError, UpstreamTimeout
+from errors import FailedMomentsAgo, RateLimited, UpstreamRejected, UpstreamTimeout
 from generator_client import ImageOptions
 from imaging import PNG
 from options import MAX_SEED
-from prompt_cache import PromptCache, lock_name
+from prompt_cache import FAILURE_SECONDS, PromptCache, lock_name
 from service import RenderedImage
 from storage.file_storage import FileImageStore
+from storage.sqlite_counters import SQLiteCounters
+from testing import FakeClock
 
 PICTURE = RenderedImage(b"\x89PNG picture", PNG, 64, 64, "offline")
 
@@ -81,13 +83,35 @@ def test_a_refused_spend_draws_nothing_and_frees_the_key(cache, counters):
     assert cache.fetch("a" * 64, draws(drawn), lambda: None).hit is False
 
 
-def test_a_failed_drawing_caches_nothing_and_the_next_request_draws_again(cache, counters):
-    def fail() -> RenderedImage:
-        raise UpstreamError("down")
+def test_a_failed_drawing_is_the_answer_for_a_few_seconds_then_it_is_drawn_again(image_dir,
+                                                                                 tmp_path):
+    clock = FakeClock()
+    counters = SQLiteCounters(f"artproxy-sqlite://{tmp_path / 'counters.sqlite'}", clock=clock)
+    cache = PromptCache(FileImageStore(image_dir, clock), counters, [], 60, 5, clock)
+    calls: list = []
 
-    with pytest.raises(UpstreamError):
+    def fail() -> RenderedImage:
+        calls.append("called")
+        raise UpstreamRejected()
+
+    with pytest.raises(UpstreamRejected):
         cache.fetch("a" * 64, fail, lambda: None)
     assert counters.get(lock_name("a" * 64)) == 0 and cache.lookup("a" * 64) is None
+    # Those who waited for it, and those right after: the same failure, no upstream call.
+    with pytest.raises(FailedMomentsAgo) as again:
+        cache.fetch("a" * 64, fail, lambda: pytest.fail("nothing to spend on"))
+    assert (again.value.status_code, again.value.code) == (502, "upstream_rejected")
+    assert calls == ["called"]
+    clock.now += FAILURE_SECONDS + 1
+    assert cache.fetch("a" * 64, draws([]), lambda: None).hit is False
+
+
+def test_a_refused_caller_is_no_failure_for_the_others(cache):
+    def refuse() -> None:
+        raise RateLimited(5)
+
+    with pytest.raises(RateLimited):
+        cache.fetch("a" * 64, draws([]), refuse)
     assert cache.fetch("a" * 64, draws([]), lambda: None).hit is False
 
 

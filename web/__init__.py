@@ -35,7 +35,7 @@ from web.observability import RequestObserver, observability
 from web.openai_v1 import v1
 from web.openapi import contract
 from web.page import page, with_page_policy
-from web.prompt_urls import prompt_urls
+from web.prompt_urls import KNOWN_KEYS, KnownKeys, prompt_urls
 from web.responses import (
     add_security_headers,
     drop_misplaced_retry_after,
@@ -62,10 +62,13 @@ def init_app(app: Flask) -> None:
     app.after_request(with_page_policy)
     # WSGI middleware wraps app.wsgi_app, as Flask's documentation shows (mypy takes the
     # attribute for a method, so each assignment says it is meant).
+    app.extensions[KNOWN_KEYS] = KnownKeys()
     app.wsgi_app = StoredImageFastPath(  # type: ignore[method-assign]
         app.wsgi_app, service, cors_enabled=bool(app.config["CORS_ORIGINS"]),
         response_class=app.response_class, embedding_guarded=access.embedding_guarded(app.config),
-        referer_required=app.config["EMBED_REQUIRE_REFERER"])
+        referer_required=app.config["EMBED_REQUIRE_REFERER"],
+        prompt_cache=app.extensions["artproxy_prompt_cache"] if app.config["PROMPT_URLS"] else None,
+        known_keys=app.extensions[KNOWN_KEYS])
     app.wsgi_app = RequestObserver(  # type: ignore[method-assign]
         app.wsgi_app, app.url_map, app.extensions["artproxy_metrics"])
     proxies = app.config["TRUSTED_PROXIES"]

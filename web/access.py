@@ -28,7 +28,6 @@ from limits.strategies import FixedWindowRateLimiter
 
 from errors import EmbedNotAllowed, OriginNotAllowed, RateLimited, Unauthorized
 from logs import Occasionally
-from web.responses import AnyResponse
 
 FAILED_KEYS = "artproxy_failed_keys"
 counters_failed = Occasionally(logging.getLogger("artproxy"), every_seconds=60)
@@ -92,14 +91,6 @@ def check_embedding() -> None:
     origin = f"{parts.scheme}://{parts.netloc}".lower()
     if not origin_allowed(origin, [allowed.lower() for allowed in embed_origins(config)]):
         raise EmbedNotAllowed()
-
-
-def vary_by_referer(response: AnyResponse) -> AnyResponse:
-    """Say that an image's answer depends on the Referer while the embedding guard looks at it,
-    so that a shared cache (a CDN) never hands a picture to a page the guard would refuse."""
-    if embedding_guarded(current_app.config):
-        response.vary.add("Referer")
-    return response
 
 
 def origin_allowed(origin: str, allowed: Collection[str]) -> bool:

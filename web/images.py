@@ -15,7 +15,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from errors import ImageNotFound
 from storage import StoredImage
-from web.access import check_embedding, vary_by_referer
+from web.access import check_embedding, embedding_guarded
 from web.errors import http_error_response, json_error
 from web.limits import unlimited
 from web.responses import service
@@ -34,8 +34,9 @@ def stored_image(name: str) -> BaseResponse:
     if stored is None:
         raise ImageNotFound()
     try:
-        return vary_by_referer(stored_image_response(stored, request.environ, service().clock(),
-                                                     current_app.response_class))
+        return stored_image_response(stored, request.environ, service().clock(),
+                                     current_app.response_class,
+                                     guarded=embedding_guarded(current_app.config))
     except FileNotFoundError:
         raise ImageNotFound() from None  # swept between the lookup and the open
 
@@ -48,14 +49,14 @@ def delete_image(name: str) -> ResponseReturnValue:
 
 
 def stored_image_response(stored: StoredImage, environ: WSGIEnvironment, now: float,
-                          response_class: type[Response],
+                          response_class: type[Response], guarded: bool,
                           public_name: str | None = None) -> BaseResponse:
     """The image with its validators and a cache lifetime that ends at its deadline.
 
     Werkzeug's send_file answers conditional (304) and Range requests from ``environ``. Shared
     by the route, by StoredImageFastPath, so both answer alike, and by prompt URLs, which show
     ``public_name`` (its validator, and the file name a browser saves it under) instead of
-    the stored name.
+    the stored name. ``guarded``: the embedding guard looks at the Referer (web/access.py).
     """
     # Caches may keep the image only while it lives, never past its deadline.
     max_age = max(0, math.floor(stored.expires_at - now))
@@ -82,4 +83,8 @@ def stored_image_response(stored: StoredImage, environ: WSGIEnvironment, now: fl
         response.close()
         return json_error(412, "The image does not match If-Match or If-Unmodified-Since",
                           "precondition_failed", response_class=response_class)
+    if guarded:
+        # The answer depends on the Referer: a shared cache (a CDN) must not hand the image to
+        # a page the guard would refuse.
+        response.vary.add("Referer")
     return response

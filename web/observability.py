@@ -29,7 +29,7 @@ from errors import Unauthorized
 from logs import REQUEST_ID
 from metrics import Metrics
 from web.access import check_key
-from web.fast_path import image_name
+from web.fast_path import PROMPT_PREFIX, image_name
 from web.limits import unlimited
 
 if TYPE_CHECKING:
@@ -42,6 +42,7 @@ observability = Blueprint("observability", __name__)
 SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@/+=-]{0,127}")
 UNMATCHED = "<unmatched>"
 IMAGE_ROUTE = "/images/<name>"
+PROMPT_ROUTE = "/prompt/<path:prompt>"
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE",
                      "CONNECT"})
 OTHER_METHOD = "OTHER"
@@ -81,14 +82,18 @@ class RequestObserver:
         if method not in METHODS:
             method = OTHER_METHOD
         self.metrics.http_request(route, method, answer["status"], seconds)
-        if route == IMAGE_ROUTE and method == "GET" and answer["status"] in (200, 206):
+        served = route in (IMAGE_ROUTE, PROMPT_ROUTE) and method == "GET"
+        if served and answer["status"] in (200, 206):
             length = next((value for name, value in answer["headers"]
                            if name.lower() == "content-length"), "0")
             self.metrics.bytes_served(int(length) if length.isdigit() else 0)
 
     def route_of(self, environ: WSGIEnvironment) -> str:
-        if image_name(environ.get("PATH_INFO", "")) is not None:
+        path = environ.get("PATH_INFO", "")
+        if image_name(path) is not None:
             return IMAGE_ROUTE  # most of the traffic: no need to ask the router
+        if path.startswith(PROMPT_PREFIX) and len(path) > len(PROMPT_PREFIX):
+            return PROMPT_ROUTE
         adapter = self.url_map.bind_to_environ(environ)
         try:
             rule, _ = adapter.match(return_rule=True)

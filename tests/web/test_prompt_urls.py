@@ -95,6 +95,16 @@ def test_twenty_identical_requests_at_once_cost_one_upstream_call(upstream_serve
         assert len(upstream.received) == rounds
 
 
+def test_requests_that_waited_for_a_failed_drawing_get_its_failure(upstream_server, upstream):
+    upstream.default_answer = Answer(status=500, body=b"down", delay=1.0)
+    base_url = upstream_server()
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        answers = list(pool.map(lambda _: call("GET", base_url + PATH), range(6)))
+    assert [status for status, _, _ in answers] == [502] * 6
+    assert all(b'"upstream_unreachable"' in body for _, _, body in answers)
+    assert len(upstream.received) == 1  # not one call per waiter in turn
+
+
 def test_an_expired_entry_is_drawn_again_with_the_seed_the_url_had(upstream_server, upstream):
     base_url = upstream_server(ARTPROXY_PROVIDER="pollinations",
                                ARTPROXY_POLLINATIONS_URL=upstream.url,
@@ -161,6 +171,8 @@ def test_head_never_draws(upstream_server, upstream):
     assert (status, body, headers["X-Artproxy-Cache"]) == (200, b"", "hit")
     assert int(headers["Content-Length"]) == len(picture)
     assert len(upstream.received) == 1
+    # gunicorn hands the path over as it came: broken UTF-8 is refused there too.
+    assert call("GET", base_url + "/prompt/%ED%A0%80")[0] == 400
 
 
 @pytest.mark.parametrize("path, code", [
@@ -171,21 +183,29 @@ def test_head_never_draws(upstream_server, upstream):
     ("/prompt/fox?format=jpeg&transparent=true", "transparent_format"),
     ("/prompt/fox?provider=elsewhere", "unknown_provider"),
     ("/prompt/fox?style=nope", "unknown_style"),
+    ("/prompt/%ED%A0%80", "invalid_prompt"),  # a lone surrogate, as UTF-8 would spell it
+    ("/prompt/fox%FF", "invalid_prompt"),  # no UTF-8 at all
 ])
 def test_bad_input_is_a_json_400_and_calls_no_upstream(client, upstream, path, code):
     response = client.get(path)
     assert response.status_code == 400 and error_of(response)["code"] == code
-    assert "public" not in response.headers.get("Cache-Control", "")
+    assert response.headers["Cache-Control"] == "no-store"
     assert upstream.received == []
 
 
-def test_an_upstream_failure_is_its_json_error_and_nothing_is_cached(client, upstream, caplog):
+def test_an_upstream_failure_is_its_json_error_and_nothing_is_cached(client, clock, upstream,
+                                                                     caplog):
     upstream.will_answer(Answer(status=500, body=b"down"))
     failed = client.get(PATH)
     assert failed.status_code == 502 and error_of(failed)["code"] == "upstream_unreachable"
     assert "GET /prompt/<path:prompt> -> 502" in caplog.text
     assert "fox" not in caplog.text  # the path is the prompt: it stays out of the log
-    assert client.head(PATH).status_code == 404
+    head = client.head(PATH)
+    assert head.status_code == 404 and head.headers["Cache-Control"] == "no-store"
+    again = client.get(PATH)  # moments later: the same answer, no second call
+    assert again.status_code == 502 and error_of(again)["code"] == "upstream_unreachable"
+    assert len(upstream.received) == 1
+    clock.now += 6
     assert client.get(PATH).headers["X-Artproxy-Cache"] == "miss"  # drawn afresh
 
 
