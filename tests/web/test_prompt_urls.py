@@ -15,7 +15,7 @@ from PIL import Image
 
 from testing import free_port
 from testing.fake_upstream import Answer, png_bytes
-from tests.helpers import error_of
+from tests.helpers import error_of, fast_path_of
 from tests.real_server import COMMANDS, call, environment, get, start, wait_until_serving
 from tests.real_server import serve as serve_real
 from tests.test_readme import README, README_URL
@@ -131,6 +131,22 @@ def test_with_the_offline_provider_an_expired_url_draws_the_same_picture(make_ap
     assert first.headers["ETag"] != second.headers["ETag"]  # another entry
 
 
+def test_a_hit_below_flask_is_never_a_deleted_picture(client, app, upstream, monkeypatch):
+    first = client.get(PATH)
+    fast_path = fast_path_of(app)
+    flask_app = fast_path.wsgi_app
+    monkeypatch.setattr(fast_path, "wsgi_app", lambda *_: pytest.fail("Flask was asked"))
+    hit = client.get(PATH)  # this URL is known now: answered below Flask
+    assert (hit.headers["X-Artproxy-Cache"], hit.data) == ("hit", first.data)
+    assert hit.headers["ETag"] == first.headers["ETag"]
+    monkeypatch.setattr(fast_path, "wsgi_app", flask_app)
+    store = app.extensions["artproxy"].store
+    for record in store.list_images():
+        store.delete(record.name)  # as DELETE /admin/images does, on any instance
+    again = client.get(PATH)
+    assert again.headers["X-Artproxy-Cache"] == "miss" and len(upstream.received) == 2
+
+
 def test_only_allowed_pages_may_embed_a_prompt_url(upstream_server, upstream):
     base_url = upstream_server(ARTPROXY_EMBED_ORIGINS=APP)
     status, _, body = call("GET", base_url + PATH, {"Referer": "https://elsewhere.example/x"})
@@ -139,7 +155,10 @@ def test_only_allowed_pages_may_embed_a_prompt_url(upstream_server, upstream):
     status, headers, _ = call("GET", base_url + PATH, {"Referer": f"{APP}/gallery"})
     assert status == 200
     assert "Referer" in headers["Vary"]  # so a shared cache never serves it to another page
-    assert call("GET", base_url + PATH)[0] == 200  # privacy settings strip the Referer
+    status, headers, _ = call("GET", base_url + PATH)  # privacy settings strip the Referer
+    assert status == 200 and "Referer" in headers["Vary"]
+    status, _, body = call("GET", base_url + PATH, {"Referer": "https://elsewhere.example/x"})
+    assert status == 403 and b"embed_not_allowed" in body  # cached now, and still refused
     assert len(upstream.received) == 1
     strict = upstream_server(ARTPROXY_EMBED_ORIGINS=APP, ARTPROXY_EMBED_REQUIRE_REFERER="true")
     status, _, body = call("GET", strict + PATH)
