@@ -149,7 +149,8 @@ def test_readiness_reports_file_storage_and_sweeper(make_app, clock):
         "state": {"writable": True},
         "providers": {"magicstudio": {"state": "closed", "failures_in_a_row": 0}},
         "jobs": {"queued": 0, "running": 0, "done": 0, "failed": 0,
-                 "by": "the server's worker processes"}}
+                 "by": "the server's worker processes"},
+        "prompt_cache": {"entries": 0, "hits": 0, "misses": 0}}
 
 
 def test_readiness_is_503_when_the_image_folder_cannot_be_made(client, image_dir):

@@ -88,7 +88,8 @@ def test_every_route_of_the_app_declares_its_budget(app):
                        "jobs.create_job": "generating", "jobs.job_status": None,
                        "classic.image_options": None, "page.app_page": None,
                        "observability.metrics_page": None,
-                       "contract.openapi_document": None, "contract.docs_page": None}
+                       "contract.openapi_document": None, "contract.docs_page": None,
+                       "prompt_urls.prompt_image": "when drawn"}
 
 
 def test_a_stalled_redis_never_turns_generate_into_a_500(image_dir, processes, redis_server):
