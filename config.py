@@ -192,7 +192,7 @@ class Setting:
 SETTINGS: tuple[Setting, ...] = (
     Setting("PROVIDER", ("magicstudio",), provider_list,
             "Upstreams that draw the images, tried in order: `magicstudio`, `pollinations`, "
-            "`openai`, `offline` (no network); e.g. `pollinations,magicstudio`."),
+            "`horde`, `openai`, `offline` (no network); e.g. `pollinations,magicstudio`."),
     Setting("PROVIDER_FAILURES", 3, positive_int,
             "Failures in a row after which a provider is skipped for PROVIDER_COOLDOWN seconds."),
     Setting("PROVIDER_COOLDOWN", 30.0, positive_float,
@@ -207,6 +207,21 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("POLLINATIONS_URL", "https://image.pollinations.ai/prompt", str,
             "Endpoint the `pollinations` provider asks; the prompt is appended to its path."),
     Setting("POLLINATIONS_MODEL", "flux", str, "Model the `pollinations` provider asks for."),
+    Setting("HORDE_URL", "https://aihorde.net/api", str,
+            "Base of AI Horde's API that the `horde` provider calls (`/v2/generate/async` ...)."),
+    Setting("HORDE_API_KEY", "0000000000", str,
+            "AI Horde API key; the default is the anonymous key (slowest in the queue).",
+            secret=True),
+    Setting("HORDE_MODELS", (), comma_list,
+            "Comma-separated models the Horde may use; empty lets it choose."),
+    Setting("HORDE_TIMEOUT", 300.0, positive_float,
+            "Seconds a `horde` request may wait in the Horde's queue and draw; past it the "
+            "request is withdrawn (jobs are the natural way to call it)."),
+    Setting("HORDE_CONTACT", "https://github.com/artproxy/artproxy", str,
+            "Contact in the `Client-Agent` header the Horde asks of every client."),
+    Setting("HORDE_IMAGE_HOSTS", (".r2.cloudflarestorage.com",), comma_list,
+            "Host name endings a Horde image URL may have, besides the Horde's own host; "
+            "others are refused and never fetched."),
     Setting("OPENAI_API_KEY", "", str,
             "API key for the `openai` provider (required when it is chosen).", secret=True),
     Setting("OPENAI_BASE_URL", "https://api.openai.com/v1", str,
@@ -399,7 +414,12 @@ def job_timeout_seconds(settings: Mapping[str, Any]) -> float:
 def drawing_seconds(settings: Mapping[str, Any]) -> float:
     """The longest one picture may take: every provider of the fallback chain using its whole
     timeout, and room to finish the picture."""
-    return settings["UPSTREAM_TIMEOUT"] * len(settings["PROVIDER"]) + 30
+    return sum(provider_timeout(settings, name) for name in settings["PROVIDER"]) + 30
+
+
+def provider_timeout(settings: Mapping[str, Any], name: str) -> float:
+    """How long the provider called ``name`` may take: the Horde queues, the others answer."""
+    return settings["HORDE_TIMEOUT"] if name == "horde" else settings["UPSTREAM_TIMEOUT"]
 
 
 def prompt_cache_seconds(settings: Mapping[str, Any]) -> float:

@@ -26,6 +26,8 @@
         ├── UpstreamUnavailable   502 upstream_unreachable
         ├── UpstreamRejected      502 upstream_rejected
         ├── BadUpstreamImage      502 bad_upstream_image
+        ├── UpstreamFaulted       502 upstream_faulted
+        ├── UpstreamCensored      502 upstream_censored
         ├── UpstreamBusy          503 upstream_busy
         ├── ProviderSkipped       503 upstream_resting
         └── UpstreamTimeout       504 upstream_timeout
@@ -234,6 +236,16 @@ class UpstreamRejected(UpstreamError):
 class BadUpstreamImage(UpstreamError):
     code = "bad_upstream_image"
     message = "The image generator did not return a usable image"
+
+
+class UpstreamFaulted(UpstreamError):
+    code = "upstream_faulted"
+    message = "The image generator's workers failed to draw the picture"
+
+
+class UpstreamCensored(UpstreamError):
+    code = "upstream_censored"
+    message = "The image generator withheld the picture as unsafe; try another prompt"
 
 
 class UpstreamBusy(UpstreamError):

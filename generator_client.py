@@ -128,6 +128,7 @@ class Varier(Protocol):
 PROVIDERS: dict[str, str] = {
     "magicstudio": "providers.magicstudio:MagicStudioProvider",
     "pollinations": "providers.pollinations:PollinationsProvider",
+    "horde": "providers.horde:HordeProvider",
     "openai": "providers.openai_images:OpenAIProvider",
     "offline": "providers.offline:OfflineProvider",
 }

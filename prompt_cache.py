@@ -52,7 +52,8 @@ FAILURE_SECONDS = 5
 # What a remembered failure can be, by its position: counters keep numbers only.
 FAILURE_CODES = ("upstream_failed", "upstream_unreachable", "upstream_rejected",
                  "bad_upstream_image", "upstream_busy", "upstream_resting", "upstream_timeout",
-                 "storage_unavailable", "storage_full", "server_busy", "internal_error")
+                 "storage_unavailable", "storage_full", "server_busy", "internal_error",
+                 "upstream_faulted", "upstream_censored")
 T = TypeVar("T")
 
 
