@@ -207,6 +207,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("POLLINATIONS_URL", "https://image.pollinations.ai/prompt", str,
             "Endpoint the `pollinations` provider asks; the prompt is appended to its path."),
     Setting("POLLINATIONS_MODEL", "flux", str, "Model the `pollinations` provider asks for."),
+    Setting("POLLINATIONS_KEY", "", str,
+            "Pollinations API key, sent as `Authorization: Bearer`; needed by the newer base "
+            "`https://gen.pollinations.ai/image`.", secret=True),
+    Setting("POLLINATIONS_REFERRER", "", str,
+            "Your app's registered name or domain, sent as `referrer` (the legacy base gives "
+            "registered apps a better tier)."),
     Setting("HORDE_URL", "https://aihorde.net/api", str,
             "Base of AI Horde's API that the `horde` provider calls (`/v2/generate/async` ...)."),
     Setting("HORDE_API_KEY", "0000000000", str,

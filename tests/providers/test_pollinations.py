@@ -47,3 +47,52 @@ def test_failures_map_as_for_every_provider(make_app, upstream, answer, status):
     assert response.status_code == status
     if status == 503:
         assert response.headers["Retry-After"] == "9"
+
+
+# Against the protocol fake of both bases (testing/fake_pollinations.py).
+
+@pytest.fixture
+def pollinations():
+    from testing.fake_pollinations import FakePollinations
+
+    with FakePollinations(keys=("sk_good",), broke_keys=("sk_broke",)) as server:
+        yield server
+
+
+def test_the_key_and_the_referrer_are_sent(make_app, pollinations):
+    client = make_app(PROVIDER=("pollinations",), POLLINATIONS_URL=pollinations.base(newer=True),
+                      POLLINATIONS_KEY="sk_good", POLLINATIONS_REFERRER="myapp.example").test_client()
+    assert client.get("/generate?p=a+fox&size=320x256").status_code == 200
+    received = pollinations.received[0]
+    assert (received.base, received.prompt) == ("image", "a fox")
+    assert received.headers["Authorization"] == "Bearer sk_good"
+    assert received.query["referrer"] == "myapp.example"
+
+
+@pytest.mark.parametrize("key, said", [
+    ("", "this base needs ARTPROXY_POLLINATIONS_KEY"),
+    ("sk_wrong", "ARTPROXY_POLLINATIONS_KEY was refused"),
+    ("sk_broke", "has no balance left"),
+])
+def test_no_key_a_wrong_key_or_no_balance_is_upstream_rejected_and_the_log_says_which(
+        make_app, pollinations, caplog, key, said):
+    client = make_app(PROVIDER=("pollinations",), POLLINATIONS_URL=pollinations.base(newer=True),
+                      POLLINATIONS_KEY=key).test_client()
+    response = client.get("/generate?p=a+fox")
+    assert response.status_code == 502
+    assert response.get_json()["code"] == "upstream_rejected"
+    assert said in caplog.text and "sk_" not in response.get_data(as_text=True)
+
+
+def test_queue_full_is_upstream_busy(make_app, pollinations):
+    from concurrent.futures import ThreadPoolExecutor
+
+    pollinations.delay = 0.5
+    client = make_app(PROVIDER=("pollinations",), POLLINATIONS_URL=pollinations.base(),
+                      MERGE_IDENTICAL_CALLS=False).test_client()
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        answers = list(pool.map(lambda name: client.get(f"/generate?p={name}"), ["fox", "owl"]))
+    statuses = sorted(answer.status_code for answer in answers)
+    assert statuses == [200, 503] and pollinations.refused_busy == 1
+    busy = next(answer for answer in answers if answer.status_code == 503)
+    assert busy.get_json()["code"] == "upstream_busy" and busy.headers["Retry-After"]
