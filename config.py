@@ -189,6 +189,13 @@ class Setting:
     secret: bool = False
 
 
+def concurrency_setting(provider: str, advice: str = "") -> Setting:
+    return Setting(f"{provider.upper()}_CONCURRENCY", 0, non_negative_int,
+                   f"Most calls to the `{provider}` provider in flight at once for the whole "
+                   f"instance (all its worker processes); more wait their turn within its "
+                   f"timeout. 0: no limit.{advice}")
+
+
 SETTINGS: tuple[Setting, ...] = (
     Setting("PROVIDER", ("magicstudio",), provider_list,
             "Upstreams that draw the images, tried in order: `magicstudio`, `pollinations`, "
@@ -228,6 +235,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("HORDE_IMAGE_HOSTS", (".r2.cloudflarestorage.com",), comma_list,
             "Host name endings a Horde image URL may have, besides the Horde's own host; "
             "others are refused and never fetched."),
+    *(concurrency_setting(name) for name in ("magicstudio", "horde", "openai")),
+    concurrency_setting("pollinations", " Anonymous Pollinations takes one call per address: 1."),
     Setting("OPENAI_API_KEY", "", str,
             "API key for the `openai` provider (required when it is chosen).", secret=True),
     Setting("OPENAI_BASE_URL", "https://api.openai.com/v1", str,

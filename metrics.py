@@ -225,6 +225,17 @@ def instance_state(service: ImageService, job_queue: JobQueue) -> StateReader:
         for breaker in service.breakers:
             circuit.add_metric([breaker.name], 1.0 if breaker.state() == "open" else 0.0)
         yield circuit
+        in_flight = GaugeMetricFamily("artproxy_upstream_calls_in_flight",
+                                      "Calls in flight to a provider with a concurrency limit",
+                                      labels=["provider"])
+        waiting = GaugeMetricFamily("artproxy_upstream_calls_waiting",
+                                    "Calls waiting for a turn of a provider's concurrency limit",
+                                    labels=["provider"])
+        for name, turns in service.turns.items():
+            in_flight.add_metric([name], turns.in_flight())
+            waiting.add_metric([name], turns.waiting())
+        yield in_flight
+        yield waiting
         yield GaugeMetricFamily("artproxy_images_stored", "Live stored images",
                                 value=len(service.store.list_images()))
         jobs = GaugeMetricFamily("artproxy_jobs", "Jobs by status", labels=["state"])

@@ -59,6 +59,7 @@ from options import MAX_SEED, MAX_SIDE, styled_prompt
 from os_threads import INLINE_PIXELS, in_os_thread
 from providers.breaker import CircuitBreaker
 from providers.chain import create_chain
+from providers.turns import Turns
 from storage import ImageStore, StoredImage, create_store
 
 T = TypeVar("T")
@@ -95,6 +96,7 @@ class ImageService:
     breakers: list[CircuitBreaker] = field(default_factory=list)  # one per provider, for /healthz
     editors: dict[str, Editor] = field(default_factory=dict)  # providers that edit natively
     variers: dict[str, Varier] = field(default_factory=dict)  # providers that draw variations
+    turns: dict[str, Turns] = field(default_factory=dict)  # providers with a concurrency limit
     # What every process of the deployment counts in (limits, breakers); None in bare tests.
     counters: Storage | None = None
     secret_key: str = field(default_factory=lambda: secrets.token_hex(32), repr=False)
@@ -112,6 +114,7 @@ class ImageService:
             breakers=chain.breakers,
             editors=chain.editors,
             variers=chain.variers,
+            turns=chain.turns,
             counters=counters,
             store=store,
             image_ttl_seconds=config["IMAGE_TTL"],

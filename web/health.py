@@ -85,7 +85,8 @@ def job_states() -> dict[str, Any]:
 
 def provider_states() -> dict[str, dict]:
     """Each provider's breaker: closed (in use), open (skipped after failures) or half-open
-    (the next call is a trial), with its failures in a row."""
+    (the next call is a trial), with its failures in a row; and where its calls are limited,
+    how many are in flight and waiting."""
     states = {}
     for breaker in service().breakers:
         try:
@@ -93,4 +94,8 @@ def provider_states() -> dict[str, dict]:
                                     "failures_in_a_row": breaker.failures_in_a_row()}
         except Exception:  # the shared counters are unreachable: say so, do not fail readiness
             states[breaker.name] = {"state": "unknown", "failures_in_a_row": None}
+        turns = service().turns.get(breaker.name)
+        if turns is not None:  # ARTPROXY_<PROVIDER>_CONCURRENCY
+            states[breaker.name]["calls"] = {"limit": turns.turns, "in_flight": turns.in_flight(),
+                                             "waiting": turns.waiting()}
     return states
