@@ -68,6 +68,32 @@ class PartialImages:
     send: Callable[[bytes], None]
 
 
+@dataclass(frozen=True)
+class UpstreamProgress:
+    """Where a call stands in its upstream's own queue, as the upstream last said (AI Horde
+    tells it; most upstreams simply answer)."""
+
+    provider: str
+    queue_position: int | None  # 1 = next to be drawn; 0 = being drawn
+    wait_seconds: float | None  # the upstream's estimate of the wait left
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"provider": self.provider, "upstream_queue_position": self.queue_position,
+                "upstream_wait_seconds": self.wait_seconds}
+
+
+# Set around a call by whoever shows progress (a job's runner); a provider whose upstream
+# reports on its queue sends each report there, through report_progress().
+UPSTREAM_PROGRESS: ContextVar[Callable[[UpstreamProgress], None] | None] = ContextVar(
+    "upstream_progress", default=None)
+
+
+def report_progress(progress: UpstreamProgress) -> None:
+    report = UPSTREAM_PROGRESS.get()
+    if report is not None:
+        report(progress)
+
+
 # Set around a call by whoever streams (the service, for /v1's streams); a provider whose
 # upstream streams partial images sends them there, any other ignores it.
 PARTIAL_IMAGES: ContextVar[PartialImages | None] = ContextVar("partial_images", default=None)

@@ -69,6 +69,7 @@ class JobState:
     finished_at: float | None = None
     result: dict | None = None  # when done: what jobs/task.py made (name, expires_at, ...)
     error: dict | None = None  # when failed: {"status", "code", "message"}
+    progress: dict | None = None  # while running: the upstream's queue (UpstreamProgress)
 
 
 class JobQueue(Protocol):

@@ -30,6 +30,7 @@ from errors import (
     QueueFull,
     StorageUnavailable,
 )
+from generator_client import UpstreamProgress
 from jobs import (
     DONE,
     FAILED,
@@ -67,6 +68,12 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, seq);
 CREATE INDEX IF NOT EXISTS jobs_by_client ON jobs (client, status);
+-- A running job's latest word from its upstream's queue (a table of its own: files made before
+-- it need no change).
+CREATE TABLE IF NOT EXISTS progress (
+    id TEXT PRIMARY KEY,
+    progress TEXT NOT NULL
+);
 """
 # Taking a job holds the write lock for well under a millisecond; a second covers any burst.
 BUSY_TIMEOUT_SECONDS = 1.0
@@ -129,11 +136,25 @@ class LocalJobQueue(JobQueue):
             if job["status"] == QUEUED:
                 position, = db.execute("SELECT count(*) FROM jobs WHERE status = ? AND seq <= ? "
                                        "AND expires_at > ?", (QUEUED, job["seq"], now)).fetchone()
+            progress = None
+            if job["status"] == RUNNING:
+                row = db.execute("SELECT progress FROM progress WHERE id = ?",
+                                 (job_id,)).fetchone()
+                progress = json.loads(row["progress"]) if row else None
         if job["status"] == RUNNING and self._failure_of(job, now) is not None:
             with self._transaction() as db:
                 self._fail_lost_jobs(db, now)
                 job = db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        return state_of(job, position)
+        return state_of(job, position, progress if job["status"] == RUNNING else None)
+
+    def report(self, job_id: str, progress: UpstreamProgress) -> None:
+        """Keep the latest progress of a job this process runs; a failure only costs it."""
+        try:
+            with self._transaction() as db:
+                db.execute("INSERT OR REPLACE INTO progress (id, progress) VALUES (?, ?)",
+                           (job_id, json.dumps(progress.to_dict())))
+        except StorageUnavailable:
+            pass
 
     def claim(self) -> tuple[str, JobRequest] | None:
         """Take the next queued job for this process, if the instance has room for one more."""
@@ -171,6 +192,7 @@ class LocalJobQueue(JobQueue):
                 "WHERE id = ? AND status = ? AND runner = ?",
                 (DONE if result else FAILED, now, json.dumps(outcome), expires_at, job_id, RUNNING,
                  this_runner())).rowcount
+            db.execute("DELETE FROM progress WHERE id = ?", (job_id,))
         if not written and result:
             # Too late (ARTPROXY_JOB_TIMEOUT): nobody will be told about this image.
             self.service.store.delete(result["name"])
@@ -184,6 +206,9 @@ class LocalJobQueue(JobQueue):
 
     def purge_expired(self, now: float | None = None) -> int:
         with self._transaction() as db:
+            # The progress of jobs no longer running (one whose runner died kept its row).
+            db.execute("DELETE FROM progress WHERE id NOT IN "
+                       "(SELECT id FROM jobs WHERE status = ?)", (RUNNING,))
             return db.execute("DELETE FROM jobs WHERE expires_at <= ?",
                               (self.clock() if now is None else now,)).rowcount
 
@@ -235,12 +260,13 @@ class LocalJobQueue(JobQueue):
             db.execute("COMMIT")
 
 
-def state_of(job: sqlite3.Row, position: int | None) -> JobState:
+def state_of(job: sqlite3.Row, position: int | None,
+             progress: dict | None = None) -> JobState:
     outcome = json.loads(job["outcome"]) if job["outcome"] else {}
     return JobState(id=job["id"], status=job["status"], created_at=job["created_at"],
                     position=position, started_at=job["started_at"],
                     finished_at=job["finished_at"], result=outcome.get("result"),
-                    error=outcome.get("error"))
+                    error=outcome.get("error"), progress=progress)
 
 
 def jobs_file(service: ImageService) -> str:

@@ -25,6 +25,7 @@ import redis
 
 from config import ConfigError, job_timeout_seconds
 from errors import ArtproxyError, JobRunnerLost, JobTimedOut, QueueFull
+from generator_client import UpstreamProgress
 from jobs import (
     DONE,
     FAILED,
@@ -186,7 +187,8 @@ class RQJobQueue(JobQueue):
                 self.connection.expire(job.key, self.service.image_ttl_seconds)
                 return JobState(job.id, FAILED, created_at, started_at=started_at,
                                 finished_at=now, error=error_record(JobRunnerLost()))
-            return JobState(job.id, RUNNING, created_at, started_at=started_at)
+            return JobState(job.id, RUNNING, created_at, started_at=started_at,
+                            progress=job.meta.get("progress"))
         if status == self.rq.job.JobStatus.FINISHED:
             outcome = job.return_value() or {}
             return JobState(job.id, DONE if "result" in outcome else FAILED, created_at,
@@ -238,4 +240,13 @@ def run(raw_request: dict[str, Any]) -> dict[str, Any]:
     """What an RQ worker calls for each job (TASK)."""
     if _worker_service is None:
         raise RuntimeError("prepare_worker() builds the service before a worker runs jobs")
-    return make_image(_worker_service, JobRequest.from_dict(raw_request))
+    from rq import get_current_job  # imported by now, with artproxy's key prefix
+
+    job = get_current_job()
+
+    def report(progress: UpstreamProgress) -> None:
+        if job is not None:  # kept in the job's meta, where GET /jobs/<id> reads it
+            job.meta["progress"] = progress.to_dict()
+            job.save_meta()
+
+    return make_image(_worker_service, JobRequest.from_dict(raw_request), report)

@@ -76,7 +76,8 @@ class Runner:
 
     def _run(self, job_id: str, request: JobRequest) -> None:
         try:
-            outcome = make_image(self.service, request)
+            outcome = make_image(self.service, request,
+                                 lambda progress: self.queue.report(job_id, progress))
         except Exception:
             log.exception("job %s failed unexpectedly", job_id)
             outcome = {"error": error_record(ArtproxyError())}

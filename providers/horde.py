@@ -33,7 +33,13 @@ from errors import (
     UpstreamRejected,
     UpstreamUnavailable,
 )
-from generator_client import GeneratedImage, ImageOptions, UpstreamProvider
+from generator_client import (
+    GeneratedImage,
+    ImageOptions,
+    UpstreamProgress,
+    UpstreamProvider,
+    report_progress,
+)
 from providers.http_upstream import (
     new_session,
     raise_for_status,
@@ -124,6 +130,8 @@ class HordeProvider(UpstreamProvider):
             check = self._call("GET", f"/v2/generate/check/{request_id}", deadline)
             if check.get("done") or check.get("faulted"):
                 return check
+            report_progress(UpstreamProgress(self.name, whole(check.get("queue_position")),
+                                             whole(check.get("wait_time"))))
             if check.get("is_possible") is False:
                 raise UpstreamRejected("No worker of the Horde can draw this request now")
             time.sleep(min(self.poll_seconds, time_left(deadline)))
@@ -222,3 +230,10 @@ def drawn_size(options: ImageOptions, pixels: int) -> tuple[int, int]:
     scale = math.sqrt(pixels / (width * height))
     return (max(64, math.floor(width * scale / 64) * 64),
             max(64, math.floor(height * scale / 64) * 64))
+
+
+def whole(value: object) -> int | None:
+    """A count or a number of seconds the Horde sent, if it is one."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        return None
+    return round(value)

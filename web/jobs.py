@@ -139,4 +139,5 @@ def job_json(state: JobState) -> dict[str, Any]:
         "finished_at": iso_time(state.finished_at) if state.finished_at is not None else None,
         "result": result,
         "error": state.error,
+        "progress": state.progress,
     }

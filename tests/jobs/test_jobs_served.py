@@ -183,3 +183,25 @@ def test_rq_a_job_is_kept_as_long_as_its_image(redis_instances, tmp_path, proces
     assert done["status"] == "done"
     until(lambda: get(f"{first}/jobs/{job_id}")[0] == 404, seconds=5)
     assert call("GET", second + done["result"]["url"])[0] == 404
+
+
+def test_a_job_waiting_on_the_horde_shows_its_place_in_the_hordes_queue(image_dir, processes):
+    from testing.fake_horde import FakeHorde, Script
+
+    with FakeHorde() as horde:
+        horde.script = Script(checks_before_done=4)
+        base_url = serve(processes, image_dir, workers=2, ARTPROXY_PROVIDER="horde",
+                         ARTPROXY_HORDE_URL=horde.url)
+        status, _, job = post_json(f"{base_url}/jobs", {"prompt": "a red fox"})
+        assert status == 202
+        seen = []
+        while job["status"] in ("queued", "running"):
+            job = get(f"{base_url}{job['status_url']}?wait=1&after={job['status']}")[2]
+            if job["status"] == "running" and job["progress"]:
+                seen.append(job["progress"])
+        assert job["status"] == "done" and job["progress"] is None
+        assert seen and seen[0]["provider"] == "horde"
+        places = [progress["upstream_queue_position"] for progress in seen]
+        assert places == sorted(places, reverse=True) and places[0] >= 2  # moving up
+        assert all(progress["upstream_wait_seconds"] == 4 * progress["upstream_queue_position"]
+                   for progress in seen)

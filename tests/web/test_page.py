@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from pathlib import Path
 from urllib.parse import parse_qs, quote, urlsplit
@@ -295,3 +296,22 @@ def test_the_docs_page_lists_every_operation(visit, image_dir, processes):
     operations.filter(has_text="/jobs/{job_id}").click()
     expect(tab.page.get_by_role("cell", name="wait", exact=True)).to_be_visible()
     assert tab.errors == [] and tab.other_origins() == []
+
+
+def test_the_page_shows_the_place_in_the_hordes_queue(visit, image_dir, processes):
+    from testing.fake_horde import FakeHorde, Script
+
+    with FakeHorde() as horde:
+        horde.script = Script(checks_before_done=6)  # one check a second: about 6 s
+        base_url = serve(processes, image_dir, ARTPROXY_PROVIDER="horde",
+                         ARTPROXY_HORDE_URL=horde.url)
+        tab = visit(base_url)
+        tab.generate()
+        progress = tab.page.locator("#progress-text")
+        expect(progress).to_contain_text("in the Horde's queue, about", timeout=10_000)
+        assert re.match(r"\d+(st|nd|rd|th) in the Horde's queue, about \d+ s… \d+ s",
+                        progress.inner_text())
+        picture = tab.page.get_by_role("region", name="Your picture").get_by_role("img",
+                                                                                  name=PROMPT)
+        picture.wait_for(timeout=20_000)
+        assert tab.errors == []

@@ -5,9 +5,9 @@
 
 const IMAGES_KEY = "artproxy.images";
 const API_KEY_KEY = "artproxy.apiKey";
-// How long one poll of a job may be held by the server: shorter while queued, so the place in
-// the queue (which moves without the status changing) is fresh.
-const WAIT_SECONDS = { queued: 3, running: 10 };
+// How long one poll of a job may be held by the server: short, so the place in our queue and
+// in the upstream's (which move without the status changing) are fresh.
+const WAIT_SECONDS = { queued: 3, running: 3 };
 
 const $ = (id) => document.getElementById(id);
 let choices = { max_seed: 4294967295, formats: ["png"], providers: [] };
@@ -149,7 +149,7 @@ async function make(request) {
   const showProgress = () => {
     const seconds = Math.floor((Date.now() - started) / 1000);
     $("progress-text").textContent = job.status === "running"
-      ? `Drawing… ${seconds} s`
+      ? `${upstreamProgress(job.progress)}… ${seconds} s`
       : `Waiting in the queue${job.position ? `, place ${job.position}` : ""}… ${seconds} s`;
   };
   $("progress").hidden = false;
@@ -178,6 +178,20 @@ async function make(request) {
     $("progress").hidden = true;
     $("generate").disabled = false;
   }
+}
+
+// "12th in the Horde's queue, about 40 s": what an upstream with a queue of its own last said.
+function upstreamProgress(progress) {
+  const place = progress && progress.upstream_queue_position;
+  if (!place) return "Drawing";
+  const queue = progress.provider === "horde" ? "the Horde's queue" : `${progress.provider}'s queue`;
+  const wait = progress.upstream_wait_seconds;
+  return `${ordinal(place)} in ${queue}${wait ? `, about ${wait} s` : ""}`;
+}
+
+function ordinal(number) {
+  const teens = number % 100 >= 11 && number % 100 <= 13;
+  return `${number}${teens ? "th" : ({ 1: "st", 2: "nd", 3: "rd" }[number % 10] || "th")}`;
 }
 
 function show(picture) {
