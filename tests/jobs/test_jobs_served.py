@@ -185,13 +185,19 @@ def test_rq_a_job_is_kept_as_long_as_its_image(redis_instances, tmp_path, proces
     assert call("GET", second + done["result"]["url"])[0] == 404
 
 
-def test_a_job_waiting_on_the_horde_shows_its_place_in_the_hordes_queue(image_dir, processes):
+@pytest.mark.parametrize("storage", ["file", "redis"])
+def test_a_job_waiting_on_the_horde_shows_its_place_in_the_hordes_queue(
+        storage, request, tmp_path, image_dir, processes):
     from testing.fake_horde import FakeHorde, Script
 
     with FakeHorde() as horde:
         horde.script = Script(checks_before_done=4)
-        base_url = serve(processes, image_dir, workers=2, ARTPROXY_PROVIDER="horde",
-                         ARTPROXY_HORDE_URL=horde.url)
+        settings = {"ARTPROXY_PROVIDER": "horde", "ARTPROXY_HORDE_URL": horde.url}
+        if storage == "redis":  # run by RQ in `python main.py worker`, kept in the job's meta
+            redis_server = request.getfixturevalue("redis_server")
+            settings.update(ARTPROXY_STORAGE="redis", ARTPROXY_REDIS_URL=redis_server.url)
+            start_job_worker(processes, tmp_path / "worker", **settings)
+        base_url = serve(processes, image_dir, workers=2, **settings)
         status, _, job = post_json(f"{base_url}/jobs", {"prompt": "a red fox"})
         assert status == 202
         seen = []
