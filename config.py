@@ -231,7 +231,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Seconds a `horde` request may wait in the Horde's queue and draw; past it the "
             "request is withdrawn (jobs are the natural way to call it)."),
     Setting("HORDE_CONTACT", "https://github.com/artproxy/artproxy", str,
-            "Contact in the `Client-Agent` header the Horde asks of every client."),
+            "Contact in the `Client-Agent` header (`artproxy:<version>:<contact>`) the Horde "
+            "asks of every client: set your own (a URL or an email) so its operators can reach "
+            "you."),
     Setting("HORDE_IMAGE_HOSTS", (".r2.cloudflarestorage.com",), comma_list,
             "Host name endings a Horde image URL may have, besides the Horde's own host; "
             "others are refused and never fetched."),
