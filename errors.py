@@ -25,9 +25,9 @@
     └── UpstreamError             502 upstream_failed
         ├── UpstreamUnavailable   502 upstream_unreachable
         ├── UpstreamRejected      502 upstream_rejected
+        │   └── UpstreamCensored  502 upstream_censored
         ├── BadUpstreamImage      502 bad_upstream_image
         ├── UpstreamFaulted       502 upstream_faulted
-        ├── UpstreamCensored      502 upstream_censored
         ├── UpstreamBusy          503 upstream_busy
         ├── ProviderSkipped       503 upstream_resting
         └── UpstreamTimeout       504 upstream_timeout
@@ -243,7 +243,9 @@ class UpstreamFaulted(UpstreamError):
     message = "The image generator's workers failed to draw the picture"
 
 
-class UpstreamCensored(UpstreamError):
+class UpstreamCensored(UpstreamRejected):
+    """The prompt's fault, not the upstream's health: like a refusal, it rests no breaker."""
+
     code = "upstream_censored"
     message = "The image generator withheld the picture as unsafe; try another prompt"
 

@@ -3,7 +3,8 @@
     python -m bench                 the four targets, production server setup, seed baseline
     python -m bench --only 1,3      some of them (R: Redis storage against the local folder,
                                     J: jobs against /image, P and p: prompt URL cache hits
-                                    against /images/<name>, a 1 MB and a 64x64 PNG)
+                                    against /images/<name>, a 1 MB and a 64x64 PNG, F: the
+                                    free upstreams' fakes)
     python -m bench --compare       targets 1 and 2 under candidate gunicorn setups
 """
 
@@ -46,6 +47,7 @@ TARGETS: dict[str, tuple[Callable[[Path], list[Row]], str]] = {
     "J": (scenarios.jobs_compare, "small"),  # jobs against /image
     "P": (scenarios.prompt_cache_hits, "big"),  # prompt URL hits against /images/<name>
     "p": (scenarios.prompt_cache_hits, "tiny"),  # the same with a 64x64 picture
+    "F": (scenarios.free_upstreams, "tiny"),  # AI Horde and Pollinations, played by fakes
 }
 
 

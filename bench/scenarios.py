@@ -12,6 +12,7 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from bench.load import Batch, hey, wrk
 from bench.nginx import start_nginx
@@ -68,7 +69,13 @@ def start_upstream(image: Path, delay: float = 0.0) -> Server:
         port, ready_path=None)
 
 
-def start_artproxy(setup: ServerSetup, upstream: Server, image_dir: Path,
+class Reachable(Protocol):
+    @property
+    def url(self) -> str:
+        ...
+
+
+def start_artproxy(setup: ServerSetup, upstream: Reachable, image_dir: Path,
                    **settings: str) -> Server:
     port = free_port()
     env = {"HOST": "127.0.0.1", "PORT": str(port), "ARTPROXY_PROVIDER": "magicstudio",
@@ -224,6 +231,54 @@ def prompt_cache_hits(picture: Path, setup: ServerSetup = PRODUCTION,
                     f"/images/<name> {statistics.median(theirs):.0f}", f"{ratio:.0%}",
                     ">= 80%", ratio >= 0.8))
     return rows
+
+
+def free_upstreams(_: Path, setup: ServerSetup = PRODUCTION, jobs: int = 3) -> list[Row]:
+    """Target F: the free upstreams, played by their protocol fakes (testing/): a job through
+    AI Horde's queue against the Horde's own time, and Pollinations held to one call at a time
+    (ARTPROXY_POLLINATIONS_CONCURRENCY=1) under 8 clients against its serial rate."""
+    from testing.fake_horde import FakeHorde, Script
+    from testing.fake_pollinations import FakePollinations
+
+    checks = 3  # the Horde is checked once a second: done about 3 s after the submission
+    with FakeHorde() as horde, tempfile.TemporaryDirectory() as image_dir, \
+            start_artproxy(setup, horde, Path(image_dir), PROVIDER="horde",
+                           HORDE_URL=horde.url) as artproxy:
+        horde.script = Script(checks_before_done=checks)
+        seconds = [job_seconds(artproxy.url, {"prompt": f"a red fox {number}"})
+                   for number in range(jobs)]
+    delay = 0.2
+    with FakePollinations(delay=delay) as pollinations, \
+            tempfile.TemporaryDirectory() as image_dir, \
+            start_artproxy(setup, pollinations, Path(image_dir), PROVIDER="pollinations",
+                           POLLINATIONS_URL=pollinations.base(),
+                           POLLINATIONS_CONCURRENCY="1") as artproxy:
+        batch = hey(artproxy.url + "/generate?p=a+red+fox&size=256x256", 40, 8)
+    job = statistics.median(seconds)
+    return [
+        Row("F", f"horde: one job, POST to done (median of {jobs})", f"{job:.2f} s",
+            f"Horde {checks:.2f} s", f"+{job - checks:.2f} s", "report", None),
+        Row("F", "pollinations, concurrency 1, 8 clients: req/s (answers 200)",
+            f"{batch.rate:.2f} ({batch.ok}/40)", f"serial {1 / delay:.2f}",
+            f"{batch.rate * delay:.0%}", "all 200", batch.ok == 40
+            and pollinations.refused_busy == 0),
+    ]
+
+
+def job_seconds(base_url: str, fields: dict) -> float:
+    """Seconds from POST /jobs to the job being done, followed with ?wait."""
+    started = time.monotonic()
+    request = urllib.request.Request(base_url + "/jobs", data=json.dumps(fields).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        job = json.load(answer)
+    while job["status"] in ("queued", "running"):
+        url = f"{base_url}{job['status_url']}?wait=10&after={job['status']}"
+        with urllib.request.urlopen(url, timeout=30) as answer:
+            job = json.load(answer)
+    if job["status"] != "done":
+        raise RuntimeError(f"a job failed: {job['error']}")
+    return time.monotonic() - started
 
 
 def expiry(tiny_png: Path, setup: ServerSetup = PRODUCTION, images: int = 10_000,

@@ -52,6 +52,10 @@ class FakePollinations:
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
 
+    @property
+    def url(self) -> str:
+        return self.base()
+
     def base(self, newer: bool = False) -> str:
         return f"http://127.0.0.1:{self.server.server_port}/{'image' if newer else 'prompt'}"
 

@@ -135,3 +135,11 @@ def test_the_service_makes_the_exact_size_asked(make_app, horde):
     assert (answer["provider"], answer["width"], answer["height"]) == ("horde", 1000, 600)
     params = horde.only_request().body["params"]
     assert (params["width"] % 64, params["height"] % 64) == (0, 0)
+
+
+def test_censored_prompts_never_rest_the_horde_for_everyone(make_app, horde):
+    horde.script = Script(censored=True)
+    client = make_app(PROVIDER=("horde",), HORDE_URL=horde.url, PROVIDER_FAILURES=2).test_client()
+    for _ in range(3):
+        assert client.get("/generate?p=something+unsafe").get_json()["code"] == "upstream_censored"
+    assert client.get("/healthz").get_json()["providers"]["horde"]["state"] == "closed"
