@@ -26,12 +26,11 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from PIL import Image
 
-from testing.fake_upstream import RoomyHTTPServer
+from testing.local_server import LocalServer
 
 ANONYMOUS_KEY = "0000000000"
 
@@ -69,27 +68,17 @@ class Call:
     path: str
 
 
-class FakeHorde:
+class FakeHorde(LocalServer):
     def __init__(self) -> None:
         self.script = Script()
         self.requests: dict[str, HordeRequest] = {}
         self.calls: list[Call] = []
         self._lock = threading.Lock()
-        self.server = RoomyHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
+        super().__init__()
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_port}/api"
-
-    def __enter__(self) -> FakeHorde:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        return f"http://127.0.0.1:{self.port}/api"
 
     def only_request(self) -> HordeRequest:
         assert len(self.requests) == 1, list(self.requests)
@@ -160,31 +149,6 @@ class FakeHorde:
             state["shared"] = False
             state["generations"] = [generation(request, self.url)] if done else []
         return 200, {"Content-Type": "application/json"}, json.dumps(state).encode()
-
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        horde = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True
-
-            def handle_any(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                status, headers, answer = horde.answer(self.command, self.path,
-                                                       dict(self.headers.items()), body)
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            do_GET = do_POST = do_DELETE = handle_any
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        return Handler
 
 
 def error(status: int, message: str, rc: str,

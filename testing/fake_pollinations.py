@@ -20,13 +20,11 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler
-from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from PIL import Image
 
-from testing.fake_upstream import RoomyHTTPServer
+from testing.local_server import LocalServer
 
 
 @dataclass
@@ -37,7 +35,7 @@ class Received:
     headers: dict[str, str]
 
 
-class FakePollinations:
+class FakePollinations(LocalServer):
     def __init__(self, delay: float = 0.0, keys: tuple[str, ...] = (),
                  broke_keys: tuple[str, ...] = ()):
         self.delay = delay
@@ -48,26 +46,17 @@ class FakePollinations:
         self.most_at_once = 0
         self._drawing = 0
         self._lock = threading.Lock()
-        self.server = RoomyHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
+        super().__init__()
 
     @property
     def url(self) -> str:
         return self.base()
 
     def base(self, newer: bool = False) -> str:
-        return f"http://127.0.0.1:{self.server.server_port}/{'image' if newer else 'prompt'}"
+        return f"http://127.0.0.1:{self.port}/{'image' if newer else 'prompt'}"
 
-    def __enter__(self) -> FakePollinations:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    def answer(self, path: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+    def answer(self, method: str, path: str, headers: dict[str, str],
+               body: bytes) -> tuple[int, dict[str, str], bytes]:
         parts = urlsplit(path)
         base, _, prompt = parts.path.lstrip("/").partition("/")
         query = {name: values[0] for name, values in parse_qs(parts.query).items()}
@@ -98,27 +87,6 @@ class FakePollinations:
         finally:
             with self._lock:
                 self._drawing -= 1
-
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True
-
-            def do_GET(self) -> None:
-                status, headers, body = fake.answer(self.path, dict(self.headers.items()))
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        return Handler
 
 
 def envelope(status: int, code: str, message: str) -> tuple[int, dict[str, str], bytes]:

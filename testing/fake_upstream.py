@@ -11,10 +11,12 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from PIL import Image
+
+from testing.local_server import LocalServer
 
 
 def jpeg_bytes(size: tuple[int, int] = (64, 48),
@@ -55,40 +57,20 @@ class ReceivedRequest:
         return json.loads(self.body)
 
 
-class RoomyHTTPServer(ThreadingHTTPServer):
-    # The standard listen backlog of 5 refuses connections in a burst of hundreds, which would
-    # look like artproxy failing when it is the fake upstream.
-    request_queue_size = 1024
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass  # a client that gave up (a timeout test) makes the late write fail: expected
-
-
-class FakeUpstream:
+class FakeUpstream(LocalServer):
     def __init__(self) -> None:
         self.answers: deque[Answer] = deque()
         self.default_answer = Answer()
         self.received: list[ReceivedRequest] = []
         self._lock = threading.Lock()
-        self.server = RoomyHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self.server.daemon_threads = True
-
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
+        super().__init__()
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_port}/api/ai-art-generator"
+        return f"http://127.0.0.1:{self.port}/api/ai-art-generator"
 
     def will_answer(self, *answers: Answer) -> None:
         self.answers.extend(answers)
-
-    def __enter__(self) -> FakeUpstream:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
     def _next_answer(self, request: ReceivedRequest) -> Answer:
         with self._lock:

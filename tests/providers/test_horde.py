@@ -90,7 +90,7 @@ def test_faulted_and_censored_results_are_their_own_502s(horde, script, error, c
 
 def test_an_image_url_on_another_host_is_refused_and_never_fetched(horde):
     with FakeUpstream() as elsewhere:
-        horde.script = Script(image_url=f"http://localhost:{elsewhere.server.server_port}/x.webp")
+        horde.script = Script(image_url=f"http://localhost:{elsewhere.port}/x.webp")
         with pytest.raises(BadUpstreamImage):
             provider(horde).generate("a red fox", ImageOptions())
         assert elsewhere.received == []
