@@ -137,7 +137,9 @@ class HordeProvider(UpstreamProvider):
             time.sleep(min(self.poll_seconds, time_left(deadline)))
 
     def _generation(self, request_id: str, deadline: float) -> dict[str, Any]:
-        status = self._call("GET", f"/v2/generate/status/{request_id}", deadline)
+        # With r2 off the picture comes inside, as base64: room for the largest one allowed.
+        status = self._call("GET", f"/v2/generate/status/{request_id}", deadline,
+                            most_bytes=JSON_BYTES + self.max_bytes * 4 // 3)
         if status.get("faulted"):
             raise UpstreamFaulted()
         generations = status.get("generations")
@@ -187,7 +189,7 @@ class HordeProvider(UpstreamProvider):
             log.warning("horde: a request could not be withdrawn: %s", type(error).__name__)
 
     def _call(self, method: str, path: str, deadline: float, body: Any = None,
-              expected: int = 200) -> dict[str, Any]:
+              expected: int = 200, most_bytes: int = JSON_BYTES) -> dict[str, Any]:
         """The JSON object of one API call; the Horde's errors as artproxy's."""
         with transport_errors():
             response = self.session.request(
@@ -195,7 +197,7 @@ class HordeProvider(UpstreamProvider):
                 timeout=timeouts(self.connect_timeout, deadline), allow_redirects=False,
                 stream=True)
         with response:
-            data = read_body(response, deadline, JSON_BYTES)
+            data = read_body(response, deadline, most_bytes)
             if response.status_code != expected:
                 raise horde_error(response, data)
         try:
