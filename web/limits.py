@@ -78,8 +78,7 @@ def spend_one_generation() -> None:
     except Exception as error:
         log.warning("rate limit not counted: %s", error)
         return
-    retry_after = min(item.get_expiry(), max(1, math.ceil(reset_at - time.time())))
-    raise RateLimited(retry_after, f"Too many requests: the limit is {rate} per client")
+    raise RateLimited(seconds_until(reset_at, item.get_expiry()), over_rate_message(rate))
 
 
 def per_key_quota(view: View) -> View:
@@ -163,7 +162,7 @@ def init_app(app: Flask, limits_storage: LimitsStorage) -> None:
             # One budget for all generating routes: each image costs one upstream generation.
             view = limiter.shared_limit(
                 rate, scope=GENERATING, cost=cost,
-                error_message=f"Too many requests: the limit is {rate} per client")(view)
+                error_message=over_rate_message(rate))(view)
         if quota and wants_quota:
             # Each premium key's own budget, wherever it spends it.
             view = limiter.shared_limit(
@@ -190,10 +189,18 @@ def render_rate_limited(error: RateLimitExceeded) -> Response:
     window = current_window()
     retry_after = 1
     if window is not None:
-        # Flask-Limiter rounds the reset time up to the next second; never say more than a window.
-        window_seconds = error.limit.limit.get_expiry()
-        retry_after = min(window_seconds, max(1, math.ceil(window[1] - time.time())))
+        retry_after = seconds_until(window[1], error.limit.limit.get_expiry())
     return render_error(RateLimited(retry_after, error.description))
+
+
+def seconds_until(reset_at: float, window_seconds: int) -> int:
+    """Retry-After for a window that ends at ``reset_at`` (unix seconds): at least 1, and never
+    more than a window (Flask-Limiter rounds the reset time up to the next second)."""
+    return min(window_seconds, max(1, math.ceil(reset_at - time.time())))
+
+
+def over_rate_message(rate: str) -> str:
+    return f"Too many requests: the limit is {rate} per client"
 
 
 def add_rate_limit_headers(response: Response) -> Response:
