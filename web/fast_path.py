@@ -25,14 +25,13 @@ from prompt_cache import PromptCache
 from service import ImageService
 from web.errors import error_response
 from web.images import stored_image_response
-from web.prompt_urls import KnownKeys, prompt_image_response
+from web.prompt_urls import PROMPT_PREFIX, KnownKeys, prompt_image_response
 from web.responses import add_security_headers
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 PREFIX = "/images/"
-PROMPT_PREFIX = "/prompt/"
 
 
 class StoredImageFastPath:

@@ -29,8 +29,9 @@ from errors import Unauthorized
 from logs import REQUEST_ID
 from metrics import Metrics
 from web.access import check_key
-from web.fast_path import PROMPT_PREFIX, image_name
+from web.fast_path import image_name
 from web.limits import unlimited
+from web.prompt_urls import PROMPT_PREFIX, PROMPT_ROUTE
 
 if TYPE_CHECKING:
     from _typeshed import OptExcInfo
@@ -42,7 +43,6 @@ observability = Blueprint("observability", __name__)
 SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@/+=-]{0,127}")
 UNMATCHED = "<unmatched>"
 IMAGE_ROUTE = "/images/<name>"
-PROMPT_ROUTE = "/prompt/<path:prompt>"
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE",
                      "CONNECT"})
 OTHER_METHOD = "OTHER"

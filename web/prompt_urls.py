@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 
 prompt_urls = Blueprint("prompt_urls", __name__)
 CACHE_HEADER = "X-Artproxy-Cache"
+PROMPT_PREFIX = "/prompt/"
+PROMPT_ROUTE = PROMPT_PREFIX + "<path:prompt>"
 KNOWN_KEYS = "artproxy_prompt_keys"
 
 
@@ -56,8 +58,8 @@ class KnownKeys:
 
 # The prompt is one path segment, percent-encoded; a "%2F" in it reaches the app as "/", so the
 # rule takes the rest of the path. "/prompt/" alone is a missing prompt, not an unknown route.
-@prompt_urls.route("/prompt/", defaults={"prompt": ""}, methods=["GET", "HEAD"])
-@prompt_urls.route("/prompt/<path:prompt>", methods=["GET", "HEAD"])
+@prompt_urls.route(PROMPT_PREFIX, defaults={"prompt": ""}, methods=["GET", "HEAD"])
+@prompt_urls.route(PROMPT_ROUTE, methods=["GET", "HEAD"])
 @generating_when_drawn
 def prompt_image(prompt: str) -> BaseResponse:
     """The picture of ``prompt`` as the options ask; a miss spends one unit of the rate limit,
