@@ -46,6 +46,8 @@ LIMITS_FILE = "limits.sqlite"
 # Readiness wants room for a few more images: upstream answers are a few MB, at most 20 MB.
 MIN_FREE_BYTES = 32 * 2**20
 CACHE_FOLDER = ".prompt-cache"  # inside the image folder; a name no image can have
+# A cache link points at its image relatively, so it stays right wherever the folder is mounted.
+LINK_PREFIX = "../"
 
 
 class FileImageStore:
@@ -107,8 +109,7 @@ class FileImageStore:
         try:
             link.parent.mkdir(exist_ok=True)
             temp_link = link.parent / f"{TEMP_PREFIX}{secrets.token_hex(8)}"
-            # Relative, so the link stays right wherever the folder is mounted or served from.
-            os.symlink(f"../{stored.name}", temp_link)
+            os.symlink(LINK_PREFIX + stored.name, temp_link)
             os.replace(temp_link, link)
         except OSError as error:
             self.delete(stored.name)
@@ -117,13 +118,13 @@ class FileImageStore:
 
     def get_cached(self, key: str) -> StoredImage | None:
         try:
-            target = os.readlink(self._cache_link(key))
+            name = linked_name(self._cache_link(key))
         except OSError as error:
             if error.errno in (errno.ENOENT, errno.ENOTDIR, errno.EINVAL):  # EINVAL: no link
                 return None
             raise StorageUnavailable() from error
         # get() checks the name against the pattern, its deadline and that it is a plain file.
-        return self.get(target.removeprefix("../"))
+        return self.get(name)
 
     def count_cached(self) -> int:
         now = self.clock()
@@ -219,8 +220,8 @@ class FileImageStore:
             return is_abandoned_temp_file(link, now)
         if not link.is_symlink():
             return False  # not artproxy's: left alone
-        target = os.readlink(link.path).removeprefix("../")
-        return live_name(target, now) is None or not os.path.lexists(self.directory / target)
+        name = linked_name(link.path)
+        return live_name(name, now) is None or not os.path.lexists(self.directory / name)
 
     def list_images(self) -> list[ImageRecord]:
         now = self.clock()
@@ -278,10 +279,15 @@ def live_link(link: os.DirEntry, now: float) -> bool:
     if link.name.startswith(TEMP_PREFIX):
         return False
     try:
-        target = os.readlink(link.path)
+        name = linked_name(link.path)
     except OSError:  # gone meanwhile, or not a link at all
         return False
-    return live_name(target.removeprefix("../"), now) is not None
+    return live_name(name, now) is not None
+
+
+def linked_name(link: str | Path) -> str:
+    """The name of the image a cache link points at; OSError if ``link`` is none."""
+    return os.readlink(link).removeprefix(LINK_PREFIX)
 
 
 def is_abandoned_temp_file(entry: os.DirEntry, now: float) -> bool:
