@@ -17,9 +17,10 @@ import bisect
 import logging
 import os
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol
+
+from background import Repeating
 
 if TYPE_CHECKING:
     from jobs import JobQueue
@@ -111,7 +112,9 @@ class PrometheusMetrics(Metrics):
         # route -> (count in each bucket, sum of seconds)
         self._pending_durations: dict[str, _Durations] = {}
         self._pending_bytes = 0
-        self._flusher_pid: int | None = None
+        # The counts wait for the next flush when one fails.
+        self._flusher = Repeating(self.flush, FLUSH_SECONDS, "artproxy-metrics",
+                                  lambda error: log.warning("metrics: flush failed: %s", error))
 
     def http_request(self, route: str, method: str, status: int, seconds: float) -> None:
         # Counted in plain dicts here and written to the shared files by flush(): writing each
@@ -125,7 +128,7 @@ class PrometheusMetrics(Metrics):
                 durations = self._pending_durations[route] = _Durations(len(self._request_bounds))
             durations.counts[bucket] += 1
             durations.total += seconds
-        self._keep_flushing()
+        self._flusher.ensure_running()
 
     def upstream_call(self, provider: str, outcome: str, seconds: float | None) -> None:
         self.upstream_calls.labels(provider, outcome).inc()
@@ -135,7 +138,7 @@ class PrometheusMetrics(Metrics):
     def bytes_served(self, count: int) -> None:
         with self._lock:
             self._pending_bytes += count
-        self._keep_flushing()
+        self._flusher.ensure_running()
 
     def flush(self) -> None:
         """Write what this process counted since the last flush to the metrics."""
@@ -155,20 +158,6 @@ class PrometheusMetrics(Metrics):
                     histogram._buckets[index].inc(count)
         if sent:
             self.image_bytes.inc(sent)
-
-    def _keep_flushing(self) -> None:
-        if self._flusher_pid != os.getpid():  # once per process, after any fork
-            self._flusher_pid = os.getpid()
-            threading.Thread(target=self._flush_forever, name="artproxy-metrics",
-                             daemon=True).start()
-
-    def _flush_forever(self) -> None:
-        while True:
-            time.sleep(FLUSH_SECONDS)
-            try:
-                self.flush()
-            except Exception as error:  # never lose the thread; the counts wait for the next
-                log.warning("metrics: flush failed: %s", error)
 
     def watch(self, read_state: StateReader) -> None:
         self._state_readers.append(read_state)

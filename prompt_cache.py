@@ -19,7 +19,6 @@ import hashlib
 import json
 import logging
 import math
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -28,6 +27,7 @@ from typing import Any, TypeVar
 
 from limits.storage import Storage
 
+from background import Repeating
 from clock import Clock
 from config import drawing_seconds, prompt_cache_seconds
 from errors import ArtproxyError, FailedMomentsAgo, StorageUnavailable, UpstreamTimeout
@@ -113,8 +113,7 @@ class PromptCache:
         while True:
             image = self.store.get_cached(key)
             if image is not None:
-                self.tally.count(HITS)
-                return CacheAnswer(image, hit=True)
+                return self._hit(image)
             self._raise_recent_failure(key)
             if not self._being_drawn(key) and self._take_lock(key):
                 try:
@@ -130,8 +129,7 @@ class PromptCache:
               spend: Callable[[], None]) -> CacheAnswer:
         image = self.store.get_cached(key)  # stored between the look and the lock?
         if image is not None:
-            self.tally.count(HITS)
-            return CacheAnswer(image, hit=True)
+            return self._hit(image)
         spend()
         try:
             rendered = draw()
@@ -142,6 +140,10 @@ class PromptCache:
         image = self.store.put_cached(key, rendered.data, rendered.format.mime, self.ttl_seconds)
         self.tally.count(MISSES)
         return CacheAnswer(image, hit=False)
+
+    def _hit(self, image: StoredImage) -> CacheAnswer:
+        self.count_hit()
+        return CacheAnswer(image, hit=True)
 
     def stats(self) -> dict[str, int]:
         """Entries now, and hits and misses so far, of the whole store (every process)."""
@@ -206,15 +208,14 @@ class Tally:
         self.counters = counters
         self._pending: dict[str, int] = {}
         self._lock = threading.Lock()
-        self._writer_pid: int | None = None
+        # Counts of a failed write are lost; the thread and the service go on.
+        self._writer = Repeating(self.write, TALLY_SECONDS, "artproxy-tally", lambda error: (
+            log.warning("prompt URLs: hits and misses could not be counted: %s", error)))
 
     def count(self, name: str) -> None:
         with self._lock:
             self._pending[name] = self._pending.get(name, 0) + 1
-        if self._writer_pid != os.getpid():  # once per process, after any fork
-            self._writer_pid = os.getpid()
-            threading.Thread(target=self._write_forever, name="artproxy-tally",
-                             daemon=True).start()
+        self._writer.ensure_running()
 
     def read(self, *names: str) -> list[int]:
         self.write()  # this process's own; the others' are at most TALLY_SECONDS old
@@ -232,14 +233,6 @@ class Tally:
             return
         for name, amount in pending.items():
             self.counters.incr(name, TALLY_LIFETIME_SECONDS, amount)
-
-    def _write_forever(self) -> None:
-        while True:
-            time.sleep(TALLY_SECONDS)
-            try:
-                self.write()
-            except Exception as error:  # counts lost; the thread and the service go on
-                log.warning("prompt URLs: hits and misses could not be counted: %s", error)
 
 
 def cache_state(cache: PromptCache) -> Callable[[], Iterator[Any]]:
