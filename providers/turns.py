@@ -13,7 +13,6 @@ the waiting of every process. Per instance even with Redis: the upstream counts 
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import hashlib
 import logging
@@ -27,6 +26,7 @@ from pathlib import Path
 
 from errors import UpstreamBusy
 from generator_client import GeneratedImage, ImageOptions, Provider
+from jobs import process_is_gone
 from logs import Occasionally
 
 log = Occasionally(logging.getLogger("artproxy"), every_seconds=60)
@@ -98,7 +98,7 @@ class Turns(Provider):
         except FileNotFoundError:
             return 0
         return sum(1 for name in names
-                   if name.startswith(WAITING_PREFIX) and process_alive(name.split("-")[1]))
+                   if name.startswith(WAITING_PREFIX) and waiter_alive(name))
 
     def _wait_for_turn(self) -> int:
         give_up_at = time.monotonic() + self.wait_seconds
@@ -150,11 +150,8 @@ class Turns(Provider):
             marker.unlink(missing_ok=True)
 
 
-def process_alive(pid: str) -> bool:
-    try:
-        os.kill(int(pid), 0)
-    except (ValueError, ProcessLookupError):
-        return False
-    except OSError as error:
-        return error.errno == errno.EPERM
-    return True
+
+def waiter_alive(marker: str) -> bool:
+    """Whether the process that left ``marker`` (``waiting-<pid>-<random>``) still runs."""
+    pid = marker.split("-")[1]
+    return pid.isdigit() and not process_is_gone(int(pid))
