@@ -3,12 +3,13 @@ site on another origin for it to visit."""
 
 from __future__ import annotations
 
+import contextlib
 import shutil
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+
+from testing.local_server import LocalServer
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # As root in a container, without a screen, and with no network to phone home to.
@@ -29,36 +30,23 @@ def browser():
         launched.close()
 
 
-class Blank(BaseHTTPRequestHandler):
+class BlankSite(LocalServer):
     """A site's empty page, for a browser to run a script on from that site's origin."""
 
-    def do_GET(self) -> None:
-        body = b"<!doctype html><title>an app</title>"
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *arguments) -> None:
-        pass
+    def answer(self, method: str, path: str, headers: dict[str, str],
+               body: bytes) -> tuple[int, dict[str, str], bytes]:
+        return 200, {"Content-Type": "text/html"}, b"<!doctype html><title>an app</title>"
 
 
 @pytest.fixture
 def other_site():
     """Start a site on another port (another origin); returns its origin."""
-    sites = []
+    with contextlib.ExitStack() as sites:
 
-    def start() -> str:
-        site = ThreadingHTTPServer(("127.0.0.1", 0), Blank)
-        threading.Thread(target=site.serve_forever, args=(0.05,), daemon=True).start()
-        sites.append(site)
-        return f"http://127.0.0.1:{site.server_port}"
+        def start() -> str:
+            return f"http://127.0.0.1:{sites.enter_context(BlankSite()).port}"
 
-    yield start
-    for site in sites:
-        site.shutdown()
-        site.server_close()
+        yield start
 
 
 @pytest.fixture
