@@ -13,6 +13,7 @@ from web.limits import unlimited
 from web.responses import no_store, service
 
 health = Blueprint("health", __name__)
+NOT_CHECKED = "Not checked while storage is unavailable"
 
 
 @health.get("/")
@@ -41,12 +42,12 @@ def readiness() -> ResponseReturnValue:
     # With Redis the shared state is in the same Redis: asking it again would only add the
     # timeouts of a stalled one to the answer.
     shared = state() if storage["reachable"] else {
-        "writable": None, "error": "Not checked while storage is unavailable"}
+        "writable": None, "error": NOT_CHECKED}
     ready = bool(storage["reachable"] and shared["writable"])
     body = {"status": "ready" if ready else "unavailable", "storage": storage, "state": shared,
             "sweeper": sweeper, "providers": provider_states(), "jobs": job_states(),
             "prompt_cache": prompt_cache_state() if storage["reachable"] else {
-                "error": "Not checked while storage is unavailable"}}
+                "error": NOT_CHECKED}}
     return no_store(jsonify(body)), 200 if ready else 503
 
 
