@@ -290,8 +290,8 @@ SETTINGS: tuple[Setting, ...] = (
             "running at once; beyond it `POST /jobs` answers 429, and other clients are not "
             "affected."),
     Setting("JOB_TIMEOUT", None, optional_seconds,
-            "Seconds a job may run before it is stopped and failed; empty: UPSTREAM_TIMEOUT for "
-            "each provider in PROVIDER, plus 30."),
+            "Seconds a job may run before it is stopped and failed; empty: each provider's "
+            "timeout in PROVIDER (UPSTREAM_TIMEOUT, HORDE_TIMEOUT for `horde`) added up, plus 30."),
     Setting("RUN_JOBS", True, boolean,
             "With file storage, run queued jobs in the server's own worker processes (turn off "
             "to leave them to `python main.py worker`). With Redis only workers run jobs."),

@@ -3,6 +3,8 @@
     free_port()                      a loopback port nobody listens on (yet)
     FakeClock                        unix seconds that move only when told
     fake_upstream.FakeUpstream       a scripted upstream for fault tests (threads, one answer each)
+    fake_horde, fake_pollinations    protocol fakes of AI Horde and Pollinations
+    local_server.LocalServer         what the fakes share: a real server on 127.0.0.1 in a thread
     load_upstream                    a fast asyncio upstream for the benchmark (`python -m`)
     redis_server.RedisServer         a real redis-server on its own port, no persistence
     processes                        who started whom, read from /proc
