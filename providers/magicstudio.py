@@ -11,15 +11,15 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-import requests
+import urllib3
 
 from generator_client import GeneratedImage, ImageOptions, UpstreamProvider
 from providers.http_upstream import (
-    new_session,
+    UpstreamAnswer,
+    UpstreamPool,
     raise_for_status,
     read_body,
     timeouts,
-    transport_errors,
 )
 
 BROWSER_HEADERS = {
@@ -45,7 +45,7 @@ class MagicStudioProvider(UpstreamProvider):
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.max_bytes = max_bytes
-        self.session = new_session(url)
+        self.connections = UpstreamPool(url)
 
     @property
     def upstream(self) -> str:
@@ -74,7 +74,7 @@ class MagicStudioProvider(UpstreamProvider):
             return GeneratedImage(data=read_body(response, deadline, self.max_bytes),
                                   provider=self.name)
 
-    def _post(self, prompt: str, deadline: float) -> requests.Response:
+    def _post(self, prompt: str, deadline: float) -> UpstreamAnswer:
         fields = {
             "prompt": prompt,
             "output_format": "bytes",
@@ -84,13 +84,7 @@ class MagicStudioProvider(UpstreamProvider):
             "user_is_subscribed": "false",
             "client_id": self.client_id,
         }
-        with transport_errors():
-            return self.session.post(
-                self.url,
-                # (None, value) parts make requests send multipart/form-data without a file.
-                files={key: (None, value) for key, value in fields.items()},
-                headers=BROWSER_HEADERS,
-                timeout=timeouts(self.connect_timeout, deadline),
-                allow_redirects=False,
-                stream=True,
-            )
+        body, content_type = urllib3.encode_multipart_formdata(fields)
+        return self.connections.request(
+            "POST", self.url, body=body, headers={**BROWSER_HEADERS, "Content-Type": content_type},
+            timeout=timeouts(self.connect_timeout, deadline))

@@ -52,6 +52,7 @@ class ReceivedRequest:
     fields: dict[str, str]  # multipart form fields, if the body was a form
     method: str = "POST"
     body: bytes = b""
+    peer: tuple[str, int] = ("", 0)  # the caller's address and port: one per connection
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -95,6 +96,7 @@ class FakeUpstream(LocalServer):
                     fields=parse_multipart(self.headers.get("Content-Type", ""), body),
                     method=self.command,
                     body=body,
+                    peer=self.client_address,
                 ))
                 time.sleep(answer.delay)
                 self.send_response(answer.status)

@@ -35,6 +35,19 @@ def test_request_is_the_multipart_form_the_upstream_expects(client, upstream):
     assert request.headers["Accept"]
 
 
+def test_calls_reuse_one_upstream_connection(client, upstream):
+    for number in range(5):
+        assert client.get(f"/generate?p=harbour {number}").status_code == 200
+    assert len({request.peer for request in upstream.received}) == 1
+
+
+def test_an_unread_error_body_never_becomes_the_next_answer(client, upstream):
+    upstream.will_answer(Answer(status=500, body=b"x" * 200_000), Answer())
+    assert client.get("/generate?p=one").status_code == 502
+    assert client.get("/generate?p=two").status_code == 200
+    assert upstream.received[0].peer != upstream.received[1].peer
+
+
 def test_every_request_gets_fresh_anonymous_ids(client, upstream):
     client.get("/generate?p=one")
     client.get("/generate?p=two")
