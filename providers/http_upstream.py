@@ -87,9 +87,10 @@ class UpstreamPool:
 
     def __init__(self, url: str):
         proxy = requests.utils.get_environ_proxies(url).get(url.split(":", 1)[0].lower())
-        settings = {"maxsize": connections_per_worker(open_file_limit()), "retries": False}
+        size = connections_per_worker(open_file_limit())
         self.pool: urllib3.PoolManager = (
-            urllib3.ProxyManager(proxy, **settings) if proxy else urllib3.PoolManager(**settings))
+            urllib3.ProxyManager(proxy, maxsize=size, retries=False) if proxy
+            else urllib3.PoolManager(maxsize=size, retries=False))
 
     def request(self, method: str, url: str, *, body: bytes | None, headers: dict[str, str],
                 timeout: tuple[float, float]) -> UpstreamAnswer:
