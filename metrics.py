@@ -212,7 +212,7 @@ def instance_state(service: ImageService, job_queue: JobQueue) -> StateReader:
                                     "1 while a provider is skipped after repeated failures",
                                     labels=["provider"])
         for breaker in service.breakers:
-            circuit.add_metric([breaker.name], 1.0 if breaker.state() == "open" else 0.0)
+            circuit.add_metric([breaker.name], 1.0 if breaker.status()[0] == "open" else 0.0)
         yield circuit
         in_flight = GaugeMetricFamily("artproxy_upstream_calls_in_flight",
                                       "Calls in flight to a provider with a concurrency limit",

@@ -91,8 +91,8 @@ def provider_states() -> dict[str, dict]:
     states = {}
     for breaker in service().breakers:
         try:
-            states[breaker.name] = {"state": breaker.state(),
-                                    "failures_in_a_row": breaker.failures_in_a_row()}
+            state, failures = breaker.status()
+            states[breaker.name] = {"state": state, "failures_in_a_row": failures}
         except Exception:  # the shared counters are unreachable: say so, do not fail readiness
             states[breaker.name] = {"state": "unknown", "failures_in_a_row": None}
         turns = service().turns.get(breaker.name)
