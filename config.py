@@ -334,6 +334,10 @@ SETTINGS: tuple[Setting, ...] = (
             secret=True),
     Setting("REDIS_PREFIX", "artproxy:", str,
             "Start of every Redis key artproxy writes, so several services can share one Redis."),
+    Setting("REDIS_HOT_IMAGES_MB", 32, non_negative_int,
+            "Megabytes of recently served images each worker process keeps in memory with "
+            "`STORAGE=redis`, so a popular picture is not fetched from Redis for every request; "
+            "Redis is still asked whether it exists before each answer. 0 turns it off."),
     Setting("AUTH_FAILURE_LIMIT", "20/minute", rate_limit,
             "Wrong keys one client may present on keyed routes (`/image`, `/jobs`, `/v1`, "
             "`/quota`, `/admin`, `/metrics`) before every key it sends is refused with 429 "

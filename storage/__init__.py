@@ -42,7 +42,9 @@ class StoredImage:
     expires_at: float  # unix seconds
     path: Path | None = None  # set by stores that keep files, so they can be sent with sendfile
     data: bytes | None = None  # set by stores that keep bytes in memory or in a database
-    created_at: float | None = None  # unix seconds; files carry theirs as the file's mtime
+    # Unix seconds; None for files, which carry theirs as the file's mtime. Set, it also tells
+    # that the image's validator is its name even where ``path`` is set (a memory file).
+    created_at: float | None = None
 
 
 @dataclass(frozen=True)

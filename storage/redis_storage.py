@@ -8,6 +8,9 @@ still checked on every read, so a clock difference between machines never serves
 A cache entry is a second key, ``<prefix>prompt:<key>``, holding an image's name, written in
 the same transaction as the image with the same expiry; ``<prefix>prompt-entries`` scores
 each entry by its deadline, so counting them needs no scan of the keyspace.
+
+Pictures read lately are kept in each process's memory (storage/hot_images.py,
+ARTPROXY_REDIS_HOT_IMAGES_MB), checked against Redis with an EXISTS before each answer.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from storage import (
     new_name,
     parse_name,
 )
+from storage.hot_images import HotImages
 
 log = logging.getLogger("artproxy")
 
@@ -59,15 +63,17 @@ class RedisImageStore:
     needs_sweeping = False  # Redis deletes each key at its expiry
 
     def __init__(self, client: redis.Redis, prefix: str,
-                 clock: Clock = time.time, url: str = ""):
+                 clock: Clock = time.time, url: str = "", hot_bytes: int = 0):
         self.client = client
         self.prefix = prefix
         self.clock = clock
         self.url = url
+        self.hot = HotImages(hot_bytes)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], clock: Clock) -> RedisImageStore:
-        return cls(connect(config["REDIS_URL"]), config["REDIS_PREFIX"], clock, config["REDIS_URL"])
+        return cls(connect(config["REDIS_URL"]), config["REDIS_PREFIX"], clock, config["REDIS_URL"],
+                   hot_bytes=config["REDIS_HOT_IMAGES_MB"] * 2**20)
 
     def key_for(self, name: str) -> str:
         return f"{self.prefix}image:{name}"
@@ -119,6 +125,17 @@ class RedisImageStore:
         parsed = live_name(name, self.clock())
         if parsed is None:
             return None
+        hot = self.hot.get(name)
+        if hot is not None:
+            with storage_errors():
+                if self.client.exists(self.key_for(name)):
+                    return hot
+            self.hot.discard(name)  # deleted, by this instance or another
+            return None
+        stored = self._read(name, parsed.mime, parsed.expires_at)
+        return None if stored is None else self.hot.put(stored, self.clock())
+
+    def _read(self, name: str, expected_mime: str, expires_at: float) -> StoredImage | None:
         with storage_errors():
             # bytes: the client does not decode what Redis answers
             value = cast("bytes | None", self.client.get(self.key_for(name)))
@@ -129,17 +146,18 @@ class RedisImageStore:
             created_at = int(created_ms) / 1000
         except ValueError:
             mime, created_at = b"", 0.0
-        if mime.decode("ascii", "replace") != parsed.mime:
+        if mime.decode("ascii", "replace") != expected_mime:
             # Not a value artproxy wrote (its name's format decides its type): never serve it.
             log.warning("redis key %s holds no artproxy image; treated as missing",
                         self.key_for(name))
             return None
-        return StoredImage(name=name, mime=parsed.mime, expires_at=parsed.expires_at,
+        return StoredImage(name=name, mime=expected_mime, expires_at=expires_at,
                            data=data, created_at=created_at)
 
     def delete(self, name: str) -> bool:
         if parse_name(name) is None:
             return False
+        self.hot.discard(name)
         with storage_errors():
             return bool(self.client.delete(self.key_for(name)))
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -210,3 +212,114 @@ def test_planted_values_are_404_json_over_http(make_redis_app, redis_server):
     response = client.get(f"/images/{name}")
     assert response.status_code == 404
     assert response.content_type == "application/json"
+
+
+# Pictures kept in a process's memory (storage/hot_images.py).
+
+def test_a_picture_served_again_comes_from_memory_once_redis_says_it_exists(redis_server,
+                                                                            monkeypatch):
+    store = RedisImageStore(redis_server.client(), "test:", FakeClock(), hot_bytes=2**20)
+    stored = store.put(b"\x89PNG bytes", PNG, 60)
+    assert store.get(stored.name).data == b"\x89PNG bytes"  # read from Redis, kept
+    asked = []
+    monkeypatch.setattr(store.client, "get", lambda key: pytest.fail(f"fetched {key} again"))
+    real_exists = store.client.exists
+    monkeypatch.setattr(store.client, "exists", lambda key: asked.append(key) or real_exists(key))
+    assert store.get(stored.name).data == b"\x89PNG bytes"
+    assert asked == [store.key_for(stored.name)]
+
+
+def test_a_kept_picture_deleted_by_another_instance_is_gone_at_once(redis_server):
+    here = RedisImageStore(redis_server.client(), "test:", FakeClock(), hot_bytes=2**20)
+    there = RedisImageStore(redis_server.client(), "test:", FakeClock(), hot_bytes=2**20)
+    stored = here.put(b"data", PNG, 60)
+    assert here.get(stored.name) is not None and there.get(stored.name) is not None
+    assert there.delete(stored.name) is True
+    assert here.get(stored.name) is None
+    assert here.hot.size_bytes == 0
+
+
+def test_a_kept_picture_is_never_served_past_its_deadline(redis_server):
+    clock = FakeClock()
+    store = RedisImageStore(redis_server.client(), "test:", clock, hot_bytes=2**20)
+    stored = store.put(b"data", PNG, 10)
+    assert store.get(stored.name) is not None
+    clock.advance(10)  # Redis still has the key: it runs on real time
+    assert store.get(stored.name) is None
+
+
+def test_kept_pictures_stay_within_the_budget_least_recently_served_out_first():
+    from storage.hot_images import HotImages
+
+    hot = HotImages(max_bytes=400)
+    pictures = [storage.StoredImage(f"p{number}", PNG, 100.0, data=bytes(100))
+                for number in range(5)]
+    for picture in pictures[:4]:
+        hot.put(picture, now=0)
+    hot.get("p0")  # served lately: stays
+    hot.put(pictures[4], now=0)
+    assert hot.size_bytes == 400
+    assert [hot.get(f"p{n}") is not None for n in range(5)] == [True, False, True, True, True]
+    hot.put(storage.StoredImage("big", PNG, 100.0, data=bytes(101)), now=0)
+    assert hot.get("big") is None  # over a quarter of the budget: not kept
+    hot.put(storage.StoredImage("late", PNG, 200.0, data=bytes(100)), now=150)
+    assert hot.size_bytes == 100  # the others' deadlines passed: let go
+
+
+def test_a_picture_deleted_on_one_real_instance_is_404_on_the_other_at_once(
+        redis_server, tmp_path, processes):
+    from tests.real_server import get, serve
+
+    urls = []
+    for number in (1, 2):
+        folder = tmp_path / f"instance{number}"
+        folder.mkdir()
+        urls.append(serve(processes, folder, workers=2, ARTPROXY_STORAGE="redis",
+                          ARTPROXY_REDIS_URL=redis_server.url, ARTPROXY_SECRET_KEY="one secret"))
+    status, _, body = get(urls[0] + "/image?p=lighthouse")
+    assert status == 200
+    for _ in range(8):  # both workers of the first instance keep it
+        with urllib.request.urlopen(urls[0] + body["url"], timeout=10) as served:
+            decode_png(served.read())
+    request = urllib.request.Request(urls[1] + body["url"], method="DELETE",
+                                     headers={"X-Delete-Token": body["delete_token"]})
+    with urllib.request.urlopen(request, timeout=10) as deleted:
+        assert deleted.status == 204
+    for _ in range(8):
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(urls[0] + body["url"], timeout=10)
+        assert refused.value.code == 404
+
+
+@pytest.mark.parametrize("request_headers", [{}, {"Range": "bytes=0-99"}, {"Range": "bytes=-10"}])
+def test_a_picture_served_from_memory_answers_as_one_read_from_redis(make_redis_app,
+                                                                    request_headers):
+    from tests.web.test_images import COMPARABLE_HEADERS
+
+    kept, not_kept = (make_redis_app(REDIS_HOT_IMAGES_MB=size).test_client() for size in (32, 0))
+    url = kept.get("/image?p=a bridge").get_json()["url"]
+    kept.get(url)  # now in the first one's memory
+    from_memory, from_redis = kept.get(url, headers=request_headers), not_kept.get(
+        url, headers=request_headers)
+    assert from_memory.status_code == from_redis.status_code
+    assert from_memory.data == from_redis.data
+    for name in COMPARABLE_HEADERS:
+        assert from_memory.headers.get(name) == from_redis.headers.get(name), name
+    assert from_memory.headers["ETag"].strip('"') == url.rsplit("/", 1)[1]
+
+
+def test_memory_files_are_closed_when_their_pictures_leave():
+    from storage.hot_images import MEMORY_FILES, HotImages
+
+    if not MEMORY_FILES:
+        pytest.skip("memory files are Linux's")
+    open_before = len(os.listdir("/proc/self/fd"))
+    hot = HotImages(max_bytes=4000)
+    for number in range(20):
+        kept = hot.put(storage.StoredImage(f"p{number}", PNG, 100.0, data=bytes(1000),
+                                           created_at=1.0), now=0)
+        assert kept.path is not None and kept.path.read_bytes() == bytes(1000)
+    assert len(os.listdir("/proc/self/fd")) == open_before + 4  # the four that fit
+    for number in range(16, 20):
+        hot.discard(f"p{number}")
+    assert len(os.listdir("/proc/self/fd")) == open_before
