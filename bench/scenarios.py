@@ -335,12 +335,12 @@ def storage_compare(big_png: Path, setup: ServerSetup = PRODUCTION) -> list[Row]
 
 def jobs_compare(small_photo: Path, setup: ServerSetup = PRODUCTION) -> list[Row]:
     """Target J: images made through POST /jobs and polled with ?wait, against GET /image with
-    the same clients and upstream, with file storage (the server's runners) and with Redis
-    (RQ and one `python main.py worker`)."""
+    the same clients and an upstream that takes 50 ms, with file storage (the server's runners)
+    and with Redis (RQ and one `python main.py worker`)."""
     clients = 4 * CORES
     count = 25 * clients
     rows = []
-    with start_upstream(small_photo) as upstream, start_redis() as redis_server, \
+    with start_upstream(small_photo, delay=0.05) as upstream, start_redis() as redis_server, \
             tempfile.TemporaryDirectory() as image_dir:
         settings = {"JOB_CONCURRENCY": str(clients), "MAX_QUEUED_JOBS": str(count)}
         for storage in ("file", "redis"):

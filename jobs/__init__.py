@@ -100,6 +100,10 @@ class JobQueue(Protocol):
         """Run queued jobs in this process too, if this kind of queue does that."""
         ...
 
+    def wait_for_news(self, job_id: str, seconds: float) -> None:
+        """Pause up to ``seconds``, less if this queue hears that the job changed."""
+        ...
+
 
 def create_queue(config: Mapping[str, Any], service: ImageService) -> JobQueue:
     queue: JobQueue = plugins.load(QUEUES, service.store.kind, "STORAGE").from_config(config,

@@ -6,9 +6,12 @@ to ARTPROXY_REDIS_PREFIX + "rq" first, so RQ's keys (``artproxy:rq:job:<id>``,
 ``artproxy:rq:queue:jobs`` ...) sit beside the images under artproxy's prefix. Arguments and
 results are JSON, never pickles: whoever can write to Redis cannot make a worker run code.
 
-RQ runs each job in a forked child and fails it when that child is killed or overruns
-ARTPROXY_JOB_TIMEOUT. If the whole worker is killed no one is left to say so: a job still
-"started" after its timeout is reported failed here, and its record left to expire.
+A worker runs each job itself (jobs/worker.py says why) and fails it when it overruns
+ARTPROXY_JOB_TIMEOUT. If the worker is killed no one is left to say so: a job still "started"
+after its timeout is reported failed here, and its record left to expire.
+
+A worker announces each job that starts or ends on the channel ``<prefix>jobs-changed``; a
+``?wait`` on any instance wakes at once instead of at its next look (jobs/job_news.py).
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from jobs import (
     process_is_gone,
     too_many_jobs,
 )
+from jobs.job_news import JobNews
 from jobs.task import make_image
 from storage.redis_storage import RedisImageStore, storage_errors
 
@@ -79,7 +83,8 @@ def import_rq(redis_prefix: str) -> ModuleType:
 
 class RQJobQueue(JobQueue):
     def __init__(self, connection: redis.Redis, redis_prefix: str, service: ImageService,
-                 max_queued: int, job_timeout: float, max_per_client: int = 10):
+                 max_queued: int, job_timeout: float, max_per_client: int = 10,
+                 redis_url: str = ""):
         rq = import_rq(redis_prefix)
         self.rq = rq
         self.connection = connection
@@ -90,6 +95,7 @@ class RQJobQueue(JobQueue):
         self.max_per_client = max_per_client
         self.redis_prefix = redis_prefix
         self.job_timeout = job_timeout
+        self.news = JobNews(redis_url, changes_channel(redis_prefix))
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], service: ImageService) -> RQJobQueue:
@@ -97,7 +103,7 @@ class RQJobQueue(JobQueue):
         assert isinstance(store, RedisImageStore)  # jobs live where the images do
         return cls(store.client, config["REDIS_PREFIX"], service,
                    max_queued=config["MAX_QUEUED_JOBS"], job_timeout=job_timeout_seconds(config),
-                   max_per_client=config["MAX_JOBS_PER_CLIENT"])
+                   max_per_client=config["MAX_JOBS_PER_CLIENT"], redis_url=config["REDIS_URL"])
 
     def submit(self, request: JobRequest, client: str) -> JobState:
         with storage_errors():
@@ -174,6 +180,9 @@ class RQJobQueue(JobQueue):
     def start_runners(self) -> None:
         """Web processes only queue jobs; `python main.py worker` runs them."""
 
+    def wait_for_news(self, job_id: str, seconds: float) -> None:
+        self.news.wait(job_id, seconds)
+
     def _state_of(self, job: Job) -> JobState:
         status = job.get_status(refresh=False)
         created_at = unix_seconds(job.created_at)
@@ -205,6 +214,29 @@ class RQJobQueue(JobQueue):
         if result is not None and "JobTimeoutException" in (result.exc_string or ""):
             return JobTimedOut()
         return JobRunnerLost()
+
+
+def changes_channel(redis_prefix: str) -> str:
+    return f"{redis_prefix}jobs-changed"
+
+
+def in_place_worker_class(rq: ModuleType, redis_prefix: str) -> type[Worker]:
+    """RQ's SimpleWorker (jobs run in the worker's own process), announcing each job's start
+    and end once RQ has recorded it."""
+    channel = changes_channel(redis_prefix)
+
+    class InPlaceWorker(rq.SimpleWorker):  # type: ignore[name-defined]
+        def prepare_job_execution(self, job: Job, *args: Any, **kwargs: Any) -> None:
+            super().prepare_job_execution(job, *args, **kwargs)
+            self.connection.publish(channel, job.id)
+
+        def perform_job(self, job: Job, *args: Any, **kwargs: Any) -> bool:
+            try:
+                return bool(super().perform_job(job, *args, **kwargs))
+            finally:
+                self.connection.publish(channel, job.id)
+
+    return InPlaceWorker
 
 
 def worker_alive(worker: Worker, now: datetime) -> bool:

@@ -1,8 +1,12 @@
 """``python main.py worker``: a process that runs jobs, apart from the web server.
 
 With Redis storage it runs ARTPROXY_JOB_CONCURRENCY RQ workers (forked children; one is run
-in place), any number of these on any machine. With file storage it runs the same runner as the
-server's processes, on the same machine, within the instance's ARTPROXY_JOB_CONCURRENCY.
+in place), any number of these on any machine. Each runs its jobs itself, one after another,
+where RQ's default worker forks a child for every job: on a 2-core machine that fork and its
+bookkeeping held jobs to 15% of `/image`'s rate (bench/ target J). A job's timeout is RQ's
+alarm signal in the worker, a worker that dies is started again by supervise(), and its job is
+reported lost after its timeout (jobs/rq_queue.py). With file storage it runs the same runner as
+the server's processes, on the same machine, within the instance's ARTPROXY_JOB_CONCURRENCY.
 """
 
 from __future__ import annotations
@@ -45,16 +49,17 @@ def run_workers(config: Mapping[str, Any], service: ImageService, job_queue: Job
 
 
 def run_rq_worker(redis_url: str, redis_prefix: str) -> None:
-    from jobs.rq_queue import QUEUE_NAME, WORKER_TTL_SECONDS, import_rq
+    from jobs.rq_queue import QUEUE_NAME, WORKER_TTL_SECONDS, import_rq, in_place_worker_class
 
     rq = import_rq(redis_prefix)
     # No socket timeout: the worker blocks on the queue for minutes at a time by design.
     connection = redis.Redis.from_url(redis_url)
     serializer = rq.serializers.JSONSerializer
-    worker = rq.Worker([rq.Queue(QUEUE_NAME, connection=connection, serializer=serializer)],
-                       connection=connection, serializer=serializer,
-                       log_job_description=False,  # it holds the prompt: not for the log
-                       worker_ttl=WORKER_TTL_SECONDS)
+    worker_class = in_place_worker_class(rq, redis_prefix)
+    worker = worker_class([rq.Queue(QUEUE_NAME, connection=connection, serializer=serializer)],
+                          connection=connection, serializer=serializer,
+                          log_job_description=False,  # it holds the prompt: not for the log
+                          worker_ttl=WORKER_TTL_SECONDS)
     worker.work(logging_level="INFO")
 
 

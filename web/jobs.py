@@ -111,8 +111,9 @@ def wait_for_change(job_id: str, state: JobState, seconds: float) -> JobState:
     give_up = time.monotonic() + seconds
     pause = FIRST_LOOK_SECONDS
     while time.monotonic() < give_up:
-        # Under gevent, a greenlet's pause: the worker serves others meanwhile.
-        time.sleep(min(pause, max(0.0, give_up - time.monotonic())))
+        # Under gevent, a greenlet's pause: the worker serves others meanwhile. A queue that
+        # hears of changes (RQ's) ends it as soon as the job starts or ends.
+        job_queue().wait_for_news(job_id, min(pause, max(0.0, give_up - time.monotonic())))
         pause = min(pause * 2, LAST_LOOK_SECONDS)
         now = job_queue().get(job_id)
         if now is None:

@@ -127,20 +127,19 @@ def test_rq_jobs_are_answered_by_every_instance(redis_instances, tmp_path, proce
     assert keys and all(key.startswith(b"shop:") for key in keys)
 
 
-@pytest.mark.parametrize("killed", ["the child running the job", "the worker and the child"])
+@pytest.mark.parametrize("killed", ["one of several RQ workers", "the only one, run in place"])
 def test_rq_a_killed_runner_fails_its_job_within_the_timeout(redis_instances, tmp_path, processes,
                                                              upstream, killed):
     first, second, settings = redis_instances(ARTPROXY_JOB_TIMEOUT="3",
                                               **slow_upstream(upstream, 30))
-    # One RQ worker, run in place: its only child is the one running the job.
-    worker = start_job_worker(processes, tmp_path / "worker", ARTPROXY_JOB_CONCURRENCY="1",
-                              **settings)
+    several = killed == "one of several RQ workers"
+    # Workers run their jobs themselves: with several, each is a child of `main.py worker`.
+    worker = start_job_worker(processes, tmp_path / "worker",
+                              ARTPROXY_JOB_CONCURRENCY="2" if several else "1", **settings)
     job_id = post_json(f"{first}/jobs", {"prompt": "slow"})[2]["id"]
     running = until(lambda: job_in(second, job_id, "running"))
-    # RQ runs each job in a child of the worker, in a process group of its own.
-    doomed = child_pids(worker.pid)
-    if killed != "the child running the job":
-        doomed.append(worker.pid)
+    doomed = child_pids(worker.pid) if several else [worker.pid]
+    assert doomed
     for pid in doomed:
         os.kill(pid, signal.SIGKILL)
     killed_at = time.monotonic()
@@ -149,6 +148,10 @@ def test_rq_a_killed_runner_fails_its_job_within_the_timeout(redis_instances, tm
     assert time.monotonic() - killed_at < 3 + 1 + 1  # ARTPROXY_JOB_TIMEOUT, RQ's second, polling
     assert running["started_at"] < failed["finished_at"]
     assert get(f"{second}/jobs/{job_id}")[2]["status"] == "failed"
+    if several:  # the supervisor starts new workers, and they run the next job
+        upstream.default_answer = Answer()
+        again = post_json(f"{first}/jobs", {"prompt": "fast"})[2]["id"]
+        assert until(lambda: job_in(second, again, "done", "failed"))["status"] == "done"
 
 
 def test_rq_a_job_past_its_timeout_is_stopped(redis_instances, tmp_path, processes, upstream):
@@ -211,3 +214,20 @@ def test_a_job_waiting_on_the_horde_shows_its_place_in_the_hordes_queue(
         assert places == sorted(places, reverse=True) and places[0] >= 2  # moving up
         assert all(progress["upstream_wait_seconds"] == 4 * progress["upstream_queue_position"]
                    for progress in seen)
+
+
+def test_rq_a_waiting_caller_hears_of_the_end_at_once(redis_instances, tmp_path, processes,
+                                                      upstream):
+    from datetime import datetime
+
+    # Done about 1.2 s after it starts: the waiter's own looks (10 ms, doubling up to 0.5 s)
+    # would come at about 1.13 and 1.63 s, so only the worker's word explains a prompt answer.
+    first, second, settings = redis_instances(**slow_upstream(upstream, 1.2))
+    start_job_worker(processes, tmp_path / "worker", **settings)
+    job_id = post_json(f"{first}/jobs", {"prompt": "a lighthouse"})[2]["id"]
+    until(lambda: job_in(second, job_id, "running"), seconds=20)
+    status, _, done = get(f"{second}/jobs/{job_id}?wait=10&after=running")
+    heard_at = time.time()
+    assert (status, done["status"]) == (200, "done")
+    finished_at = datetime.fromisoformat(done["finished_at"].replace("Z", "+00:00")).timestamp()
+    assert heard_at - finished_at < 0.2
