@@ -1,8 +1,11 @@
 """When expired images are deleted: one APScheduler per process runs each store's sweep.
 
 What a sweep deletes is the store's business (``purge_expired``); this module only schedules it.
-A process made by fork (a pre-loading server's workers) gets its own scheduler, since threads
-do not survive a fork.
+Threads do not survive a fork: a forked child forgets its parent's scheduler, and a worker of
+a pre-loading server starts its own with restart_after_fork() (gunicorn.conf.py's post_fork).
+The fork hook itself starts nothing: a gevent worker forks to run a subprocess (the openai
+SDK runs ``uname`` once), and a thread started in that child before its exec switched to the
+parent's request greenlets there, which answered on the parent's sockets: clients got EOF.
 """
 
 from __future__ import annotations
@@ -79,15 +82,19 @@ def _sweep(store: Sweepable) -> None:
         log.debug("expiry sweep deleted %d images", deleted)
 
 
-def _restart_after_fork() -> None:
+def restart_after_fork() -> None:
+    """In a forked worker, run its parent's sweeps in a scheduler of its own."""
+    with _lock:
+        if _jobs and _scheduler is None:
+            scheduler = _running_scheduler()
+            for job_name in _jobs:
+                _add_job(scheduler, job_name)
+
+
+def _forget_parents_scheduler() -> None:
     global _lock, _scheduler
     _lock = threading.Lock()
-    if _scheduler is None:
-        return
     _scheduler = None
-    scheduler = _running_scheduler()
-    for job_name in _jobs:
-        _add_job(scheduler, job_name)
 
 
-os.register_at_fork(after_in_child=_restart_after_fork)
+os.register_at_fork(after_in_child=_forget_parents_scheduler)

@@ -76,6 +76,15 @@ if _settings["LOG_FORMAT"] == "json":
 METRICS_FOLDER_PREFIX = "artproxy-metrics-"
 
 
+def post_fork(server: Any, worker: Any) -> None:
+    # With --preload the app, and its expiry sweeps, were made in the master; a worker runs
+    # them in a scheduler of its own. Without it cleanup is not imported yet, and must not be
+    # before the worker patches the standard library.
+    preloaded_cleanup = sys.modules.get("cleanup")
+    if preloaded_cleanup is not None:
+        preloaded_cleanup.restart_after_fork()
+
+
 def remove_folders_of_stopped_masters(folder: Path) -> None:
     """A master removes its metrics folder when it exits; one that was killed could not. Its
     folder names its pid, so the next start on this machine removes it once that pid is gone."""

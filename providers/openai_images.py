@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import platform
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -57,6 +58,10 @@ class OpenAIProvider(UpstreamProvider, Editor, Varier):
         self.client = openai.OpenAI(
             api_key=api_key, base_url=base_url, max_retries=0,
             timeout=openai.Timeout(read_timeout, connect=connect_timeout))
+        # The SDK describes the platform in headers, and Python learns the processor by running
+        # `uname -p`, once: asked here, not by each call of the first burst (200 clients made a
+        # worker fork a dozen times).
+        platform.platform()
 
     @property
     def upstream(self) -> str:

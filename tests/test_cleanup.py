@@ -50,20 +50,22 @@ def test_one_scheduler_per_process_and_one_job_per_folder(make_app, tmp_path):
         "jobs", "jobs", "sweep", "sweep"]
 
 
-def test_a_forked_child_gets_its_own_running_scheduler(image_dir):
+def test_a_forked_child_starts_nothing_until_a_worker_restarts_the_sweeps(image_dir):
     cleanup.start_sweeping("sweep:test", FileImageStore(image_dir), interval_seconds=60)
     parent_scheduler = cleanup._scheduler
     reader, writer = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: report and leave without running pytest's teardown
+        forgotten = cleanup._scheduler is None and not cleanup.scheduler_running()
+        cleanup.restart_after_fork()  # what gunicorn.conf.py's post_fork does
         alive = cleanup._scheduler is not parent_scheduler and cleanup._scheduler._thread.is_alive()
         jobs = [job.id for job in cleanup._scheduler.get_jobs()]
-        os.write(writer, f"{alive} {jobs}".encode())
+        os.write(writer, f"{forgotten} {alive} {jobs}".encode())
         os._exit(0)
     os.close(writer)
     report = os.read(reader, 1000).decode()
     os.waitpid(pid, 0)
-    assert report == "True ['sweep:test']"
+    assert report == "True True ['sweep:test']"
 
 
 def test_a_failing_sweep_is_logged_and_tried_again(caplog):

@@ -98,3 +98,26 @@ def test_an_edit_through_artproxy_is_an_edit_call_upstream(openai_app, upstream)
     assert b'name="image"' in request.body and b'name="mask"' in request.body
     assert b"a cat" in request.body
     assert Image.open(io.BytesIO(base64.b64decode(response.get_json()["data"][0]["b64_json"]))).size == (64, 64)
+
+
+def test_a_cold_burst_forks_nothing_and_every_answer_arrives(upstream, image_dir, processes):
+    """The SDK's first calls describe the platform, and Python asks `uname -p` for it: a burst
+    of first calls forked a worker once per call, and each fork used to start an expiry
+    sweeper in the child, whose start let the parent's request greenlets run there (EOFs)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.real_server import post_json, serve
+
+    upstream.default_answer = openai_answer(png_bytes(size=(64, 64)))
+    base_url = serve(processes, image_dir, workers=2, ARTPROXY_PROVIDER="openai",
+                     ARTPROXY_OPENAI_API_KEY="sk-test-secret",
+                     ARTPROXY_OPENAI_BASE_URL=upstream.url.rsplit("/", 2)[0] + "/v1")
+
+    def one(number: int) -> int:
+        return post_json(f"{base_url}/v1/images/generations",
+                         {"prompt": f"a fox {number}", "size": "1024x1024"})[0]
+
+    with ThreadPoolExecutor(max_workers=60) as pool:
+        statuses = list(pool.map(one, range(60)))
+    assert statuses == [200] * 60
+    assert processes.server_log(base_url).count("expiry sweeper started in process") == 2
