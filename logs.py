@@ -52,6 +52,10 @@ class JsonFormatter(logging.Formatter):
 
 def configure(log_format: str) -> None:
     """Root logging for artproxy's own lines, once per process."""
+    # The HTTP client under the openai SDK logs every call at INFO: a line per request (12,400
+    # in one run of bench/ target L). A failed call reaches the log as artproxy's own error.
+    for chatty in ("httpx", "httpx2"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     root = logging.getLogger()
     if root.handlers:
         return
