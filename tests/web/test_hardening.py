@@ -123,6 +123,16 @@ def test_a_png_is_passed_on_only_when_every_byte_is_accounted_for(make_app, upst
     assert png == clean  # a well-formed PNG still goes through byte for byte
 
 
+def test_a_png_already_at_the_size_asked_is_passed_on_as_it_came(make_app, upstream):
+    client = make_app().test_client()
+    drawn = png_bytes(size=(128, 64))
+    upstream.default_answer = Answer(body=drawn, headers={"Content-Type": "image/png"})
+    exact = client.get("/generate?p=x&size=128x64").get_json()
+    assert base64.b64decode(exact["img"]) == drawn and (exact["width"], exact["height"]) == (128, 64)
+    smaller = client.get("/generate?p=x&size=64x64").get_json()
+    assert base64.b64decode(smaller["img"]) != drawn and (smaller["width"], smaller["height"]) == (64, 64)
+
+
 def raw_exchange(base_url: str, data: bytes, seconds: float = 10) -> bytes:
     host, port = base_url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=seconds) as connection:
