@@ -4,7 +4,7 @@
     python -m bench --only 1,3      some of them (R: Redis storage against the local folder,
                                     J: jobs against /image, P and p: prompt URL cache hits
                                     against /images/<name>, a 1 MB and a 64x64 PNG, F: the
-                                    free upstreams' fakes)
+                                    free upstreams' fakes, L: /v1 against LiteLLM's proxy)
     python -m bench --compare       targets 1 and 2 under candidate gunicorn setups
 """
 
@@ -23,7 +23,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from bench import scenarios
+from bench import peer, scenarios
 from bench.photos import photo, photo_jpeg
 from bench.scenarios import Row, ServerSetup
 
@@ -48,12 +48,14 @@ TARGETS: dict[str, tuple[Callable[[Path], list[Row]], str]] = {
     "P": (scenarios.prompt_cache_hits, "big"),  # prompt URL hits against /images/<name>
     "p": (scenarios.prompt_cache_hits, "tiny"),  # the same with a 64x64 picture
     "F": (scenarios.free_upstreams, "tiny"),  # AI Horde and Pollinations, played by fakes
+    "L": (peer.litellm_peer, "png256"),  # /v1/images/generations against LiteLLM's proxy
 }
 
 
 def make_pictures(folder: Path) -> dict[str, Path]:
     pictures = {"photo": folder / "photo.jpg", "small": folder / "small.jpg",
-                "big": folder / "big.png", "tiny": folder / "tiny.png"}
+                "big": folder / "big.png", "tiny": folder / "tiny.png",
+                "png256": folder / "png256.png"}
     pictures["photo"].write_bytes(photo_jpeg(1024))
     pictures["small"].write_bytes(photo_jpeg(256))
     buffer = io.BytesIO()
@@ -61,6 +63,7 @@ def make_pictures(folder: Path) -> dict[str, Path]:
     Image.open(pictures["photo"]).save(buffer, format="PNG", compress_level=9)
     pictures["big"].write_bytes(buffer.getvalue())
     photo(64).save(pictures["tiny"], format="PNG")
+    photo(256).save(pictures["png256"], format="PNG")
     return pictures
 
 
