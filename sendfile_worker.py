@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import socket
 from typing import Any, BinaryIO
 
+import gevent.monkey
 import gunicorn.util
+import gunicorn.workers.ggevent
 from gevent import socket as gevent_socket
 from gevent.server import StreamServer
 from gunicorn.http.message import Request
@@ -25,6 +28,7 @@ from gunicorn.workers.ggevent import GeventWorker
 
 import config
 from capacity import keep_large_allocations
+from fair_accept import ConnectionCounts, shared_counts
 
 
 def cooperative_sendfile(sock: gevent_socket.socket, file: BinaryIO, offset: int = 0,
@@ -66,6 +70,33 @@ class PromptSizedRequest(Request):
         return super().parse(unreader)
 
 
+def readable_now(sock: socket.socket | None) -> bool:
+    """Whether ``sock`` has bytes (or its end) to read now, asked with the system's poll.
+
+    httpcore (under the openai SDK) asks this of every idle connection in its pool on every
+    request, with select.poll(0), which gevent replaces with a poll through its hub. With 200
+    pooled connections that was 16% of a worker's CPU and cut /v1's rate at 200 clients by a
+    third (bench/ target L). A zero timeout never blocks, so the system's poll is safe here.
+    """
+    if sock is None or sock.fileno() < 0:
+        return True  # as httpcore's: a socket that is gone reads its end at once
+    poller = system_poll()
+    poller.register(sock.fileno(), select.POLLIN)
+    return bool(poller.poll(0))
+
+
+system_poll = gevent.monkey.get_original("select", "poll")
+
+
+def quick_readability_checks() -> None:
+    """Give httpcore's sync connections readable_now (see there)."""
+    try:
+        from httpcore2._backends import sync
+    except ImportError:  # another openai SDK, without it: nothing to speed up
+        return
+    sync.is_socket_readable = readable_now
+
+
 def write_json_error(sock: socket.socket, status_int: int, reason: str, message: str) -> None:
     """gunicorn's own answers (bad request line, 414, 431) in artproxy's JSON error shape."""
     code = reason.lower().replace(" ", "_")
@@ -76,8 +107,24 @@ def write_json_error(sock: socket.socket, status_int: int, reason: str, message:
     gunicorn.util.write_nonblock(sock, (head + body).encode("latin-1", "replace"))
 
 
+class FairlyAcceptingServer(StreamServer):
+    """gevent's server, taking at each wake the share of waiting connections fair_accept.py
+    gives this worker."""
+
+    counts: ConnectionCounts | None = None
+
+    @property
+    def max_accept(self) -> int:
+        return 1 if self.counts is None else self.counts.share()
+
+    @max_accept.setter
+    def max_accept(self, value: int) -> None:
+        pass  # gunicorn asks for 1 with several workers: the share decides instead
+
+
 class GeventSendfileWorker(GeventWorker):
     client_timeout: float | None = None
+    counts = ConnectionCounts(shared_counts)
 
     def patch(self) -> None:
         super().patch()
@@ -88,11 +135,10 @@ class GeventSendfileWorker(GeventWorker):
         RequestParser.mesg_class = PromptSizedRequest
         gunicorn.util.write_error = write_json_error
         gevent_socket.socket.sendfile = cooperative_sendfile
-        # gevent accepts up to 100 waiting connections each time the listening socket wakes a
-        # worker, so one worker could take every connection of a burst and leave the other
-        # cores idle (bench/ target 1 swung between 54 and 86 req/s). Taking one at a time lets
-        # every worker that is woken take its share.
-        StreamServer.max_accept = 1
+        quick_readability_checks()
+        self.counts.claim()
+        FairlyAcceptingServer.counts = self.counts
+        gunicorn.workers.ggevent.StreamServer = FairlyAcceptingServer
 
     def handle(self, listener: Any, client: gevent_socket.socket, addr: Any) -> None:
         # GeventWorker.handle makes the client socket blocking with no timeout, so a client that
@@ -100,4 +146,8 @@ class GeventSendfileWorker(GeventWorker):
         # stayed (300 such clients pinned 1.28 GB). Each send or receive may now wait
         # ARTPROXY_CLIENT_TIMEOUT seconds; waiting for the next request stays under keepalive.
         client.settimeout(self.client_timeout)
-        AsyncWorker.handle(self, listener, client, addr)
+        self.counts.add(1)
+        try:
+            AsyncWorker.handle(self, listener, client, addr)
+        finally:
+            self.counts.add(-1)

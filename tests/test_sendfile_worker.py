@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 
 import gevent
 import pytest
@@ -59,3 +60,22 @@ def test_other_greenlets_run_while_the_socket_is_full(big_file):
         ticking.join(timeout=5)
         assert ticks == [0, 1, 2]
         assert len(receiving.get(timeout=10)) == big_file.stat().st_size
+
+
+def test_readable_now_tells_waiting_bytes_and_a_closed_end():
+    from sendfile_worker import readable_now
+
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        assert readable_now(ours) is False
+        theirs.sendall(b"x")
+        assert readable_now(ours) is True
+        ours.recv(1)
+        theirs.close()
+        assert readable_now(ours) is True  # the end of the stream is there to read
+
+
+def test_httpcore_still_asks_its_sync_connections_through_the_name_we_replace():
+    from httpcore2._backends import sync
+
+    assert callable(sync.is_socket_readable)  # renamed in a new release: readable_now is unused
