@@ -17,6 +17,8 @@ import mmap
 import os
 import struct
 
+from jobs import process_is_gone
+
 SLOTS = 64  # workers of one master; more than any machine here runs
 SLOT = struct.Struct("qq")  # a worker's pid (0: free) and its open connections
 ALONE = 100  # gevent's default, for a worker with no other
@@ -33,7 +35,7 @@ class ConnectionCounts:
         """Take a free slot, or one of a worker that is gone, for this process."""
         for slot in range(SLOTS):
             pid, _ = SLOT.unpack_from(self.shared, slot * SLOT.size)
-            if pid == 0 or not alive(pid):
+            if pid == 0 or process_is_gone(pid):
                 SLOT.pack_into(self.shared, slot * SLOT.size, os.getpid(), 0)
                 self.slot = slot
                 return
@@ -50,21 +52,11 @@ class ConnectionCounts:
         mine = SLOT.unpack_from(self.shared, self.slot * SLOT.size)[1]
         others = [count for slot in range(SLOTS) if slot != self.slot
                   for pid, count in [SLOT.unpack_from(self.shared, slot * SLOT.size)]
-                  if pid and alive(pid)]
+                  if pid and not process_is_gone(pid)]
         if not others:
             return ALONE
         least = min(others)
         return max(1, least + max(1, least) - mine)
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 # Made when the master imports this module, before it forks: its workers share these pages.

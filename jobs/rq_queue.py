@@ -83,8 +83,8 @@ def import_rq(redis_prefix: str) -> ModuleType:
 
 class RQJobQueue(JobQueue):
     def __init__(self, connection: redis.Redis, redis_prefix: str, service: ImageService,
-                 max_queued: int, job_timeout: float, max_per_client: int = 10,
-                 redis_url: str = ""):
+                 max_queued: int, job_timeout: float, redis_url: str,
+                 max_per_client: int = 10):
         rq = import_rq(redis_prefix)
         self.rq = rq
         self.connection = connection
@@ -103,7 +103,7 @@ class RQJobQueue(JobQueue):
         assert isinstance(store, RedisImageStore)  # jobs live where the images do
         return cls(store.client, config["REDIS_PREFIX"], service,
                    max_queued=config["MAX_QUEUED_JOBS"], job_timeout=job_timeout_seconds(config),
-                   max_per_client=config["MAX_JOBS_PER_CLIENT"], redis_url=config["REDIS_URL"])
+                   redis_url=config["REDIS_URL"], max_per_client=config["MAX_JOBS_PER_CLIENT"])
 
     def submit(self, request: JobRequest, client: str) -> JobState:
         with storage_errors():

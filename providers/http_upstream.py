@@ -86,7 +86,7 @@ class UpstreamPool:
     """
 
     def __init__(self, url: str):
-        proxy = requests.utils.get_environ_proxies(url).get(url.split(":", 1)[0].lower())
+        proxy = requests.utils.select_proxy(url, requests.utils.get_environ_proxies(url))
         size = connections_per_worker(open_file_limit())
         self.pool: urllib3.PoolManager = (
             urllib3.ProxyManager(proxy, maxsize=size, retries=False) if proxy

@@ -10,8 +10,8 @@ On Linux each picture is also a memory file (memfd) that answers open as ``/proc
 so it goes out by sendfile() like a stored file: sent from bytes, through werkzeug's file wrapper
 and gevent's send loop, a 846 kB picture cost a worker 0.5 ms more than the file store's.
 A memory file is closed only when its entry leaves, under the lock, by a greenlet of the
-serving thread; a request opens the path right after its lookup with no wait in between, so no
-other file can have taken that descriptor number yet.
+serving thread; a request takes the entry after its EXISTS and opens the path with no wait in
+between, so no other file can have taken that descriptor number yet.
 """
 
 from __future__ import annotations

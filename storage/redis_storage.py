@@ -125,13 +125,17 @@ class RedisImageStore:
         parsed = live_name(name, self.clock())
         if parsed is None:
             return None
-        hot = self.hot.get(name)
-        if hot is not None:
+        if self.hot.get(name) is not None:
             with storage_errors():
-                if self.client.exists(self.key_for(name)):
-                    return hot
-            self.hot.discard(name)  # deleted, by this instance or another
-            return None
+                still_there = self.client.exists(self.key_for(name))
+            if not still_there:
+                self.hot.discard(name)  # deleted, by this instance or another
+                return None
+            # Taken again after the round trip, in which another request may have let the entry
+            # (and its memory file's descriptor number) go.
+            hot = self.hot.get(name)
+            if hot is not None:
+                return hot
         stored = self._read(name, parsed.mime, parsed.expires_at)
         return None if stored is None else self.hot.put(stored, self.clock())
 
