@@ -19,6 +19,7 @@ import re
 import secrets
 import socket
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -28,6 +29,7 @@ from errors import ArtproxyError, RateLimited
 from generator_client import ImageOptions
 
 if TYPE_CHECKING:
+    from jobs.job_news import Listener
     from service import ImageService
 
 QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
@@ -100,8 +102,9 @@ class JobQueue(Protocol):
         """Run queued jobs in this process too, if this kind of queue does that."""
         ...
 
-    def wait_for_news(self, job_id: str, seconds: float) -> None:
-        """Pause up to ``seconds``, less if this queue hears that the job changed."""
+    def listening(self, job_id: str) -> AbstractContextManager[Listener]:
+        """A Listener whose waits end early when this queue hears that the job changed, from
+        the block's start to its end; a queue that hears nothing gives one that only pauses."""
         ...
 
 

@@ -17,7 +17,6 @@ import json
 import os
 import sqlite3
 import threading
-import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -49,6 +48,7 @@ from jobs import (
     process_is_gone,
     too_many_jobs,
 )
+from jobs.job_news import Listener
 from jobs.runner import Runner
 from service import ImageService
 from storage.sqlite_file import SharedFile
@@ -205,8 +205,9 @@ class LocalJobQueue(JobQueue):
                               "GROUP BY status", (self.clock(),)).fetchall()
         return {status: 0 for status in STATUSES} | {row["status"]: row["jobs"] for row in rows}
 
-    def wait_for_news(self, job_id: str, seconds: float) -> None:
-        time.sleep(seconds)  # runners announce nothing: the waiter's next look tells
+    def listening(self, job_id: str) -> contextlib.AbstractContextManager[Listener]:
+        # Runners announce nothing: the waiter's next look tells.
+        return contextlib.nullcontext(Listener())
 
     def purge_expired(self, now: float | None = None) -> int:
         with self._transaction() as db:

@@ -20,6 +20,7 @@ import math
 import os
 import sys
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from datetime import datetime, timezone
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -45,7 +46,7 @@ from jobs import (
     process_is_gone,
     too_many_jobs,
 )
-from jobs.job_news import JobNews
+from jobs.job_news import JobNews, Listener
 from jobs.task import make_image
 from storage.redis_storage import RedisImageStore, storage_errors
 
@@ -61,9 +62,13 @@ TASK = "jobs.rq_queue.run"
 # minutes); a worker elsewhere whose heartbeat is older than this and the slack is gone.
 WORKER_TTL_SECONDS = 30
 HEARTBEAT_SLACK_SECONDS = 15
+HEARTBEAT_EVERY_SECONDS = 5  # at most this often unless a job's records go with it
 # RQ stops a job at its timeout (whole seconds) and records that within milliseconds; a job
 # still "started" a second later has lost its worker with it.
 LOST_AFTER_TIMEOUT_SECONDS = 1
+# In a job's meta: the sorted set of its client's jobs still queued or running, from which its
+# worker takes it when it ends (ARTPROXY_MAX_JOBS_PER_CLIENT).
+ACTIVE_JOBS = "active_jobs"
 
 _worker_service: ImageService | None = None  # what a worker process built (prepare_worker)
 
@@ -106,43 +111,37 @@ class RQJobQueue(JobQueue):
                    redis_url=config["REDIS_URL"], max_per_client=config["MAX_JOBS_PER_CLIENT"])
 
     def submit(self, request: JobRequest, client: str) -> JobState:
+        active_jobs = f"{self.redis_prefix}jobs-active-of:{client}"
+        now = self.service.clock()
+        # A job counts for its client until its worker takes it out (on_job_end), or until it
+        # could no longer be queued nor running, should that worker be killed.
+        deadline = (now + QUEUED_JOB_TTL_SECONDS + math.ceil(self.job_timeout)
+                    + LOST_AFTER_TIMEOUT_SECONDS)
         with storage_errors():
+            with self.connection.pipeline(transaction=False) as pipeline:
+                pipeline.llen(self.queue.key)
+                pipeline.zremrangebyscore(active_jobs, "-inf", now)
+                pipeline.zcard(active_jobs)
+                queued, _, active = pipeline.execute()
             # Instances that check at the same moment can each add one: both bounds are loose
             # by at most the requests in flight, which is what they are there to limit.
-            if self.queue.count >= self.max_queued:
+            if queued >= self.max_queued:
                 raise QueueFull()
-            clients_jobs = f"{self.redis_prefix}jobs-of:{client}"
-            if len(self._active(clients_jobs)) >= self.max_per_client:
+            if active >= self.max_per_client:
                 raise too_many_jobs(self.max_per_client)
-            job = self.queue.enqueue_call(
-                TASK, args=[request.to_dict()], job_id=new_job_id(),
-                timeout=math.ceil(self.job_timeout),
-                result_ttl=self.service.image_ttl_seconds,  # the image lives as long
-                failure_ttl=self.service.image_ttl_seconds,
-                ttl=QUEUED_JOB_TTL_SECONDS)
-            position = queue_position(job)
-            # The set lives as long as any job in it can still be queued or running.
-            with self.connection.pipeline() as pipeline:
-                pipeline.sadd(clients_jobs, job.id)
-                pipeline.expire(clients_jobs, QUEUED_JOB_TTL_SECONDS + math.ceil(self.job_timeout))
+            with self.connection.pipeline() as pipeline:  # one round trip for all of it
+                job = self.queue.enqueue_call(
+                    TASK, args=[request.to_dict()], job_id=new_job_id(),
+                    timeout=math.ceil(self.job_timeout),
+                    result_ttl=self.service.image_ttl_seconds,  # the image lives as long
+                    failure_ttl=self.service.image_ttl_seconds,
+                    ttl=QUEUED_JOB_TTL_SECONDS, meta={ACTIVE_JOBS: active_jobs},
+                    pipeline=pipeline)
+                pipeline.zadd(active_jobs, {job.id: deadline})
+                pipeline.expireat(active_jobs, math.ceil(deadline))
                 pipeline.execute()
-        return JobState(job.id, QUEUED, unix_seconds(job.created_at), position=position)
-
-    def _active(self, clients_jobs: str) -> list[str]:
-        """The ids in the set ``clients_jobs`` of jobs still queued or running; the others are
-        taken out of it."""
-        ids = sorted(member.decode() if isinstance(member, bytes) else str(member)
-                     for member in self.connection.smembers(clients_jobs))
-        jobs = self.rq.job.Job.fetch_many(ids, connection=self.connection,
-                                          serializer=self.serializer) if ids else []
-        ended = (self.rq.job.JobStatus.FINISHED, self.rq.job.JobStatus.FAILED,
-                 self.rq.job.JobStatus.STOPPED, self.rq.job.JobStatus.CANCELED)
-        active = [job_id for job_id, job in zip(ids, jobs, strict=True)
-                  if job is not None and job.get_status(refresh=False) not in ended]
-        gone = set(ids) - set(active)
-        if gone:
-            self.connection.srem(clients_jobs, *gone)
-        return active
+        # Counted before this job went in: jobs queued meanwhile by others are behind it.
+        return JobState(job.id, QUEUED, unix_seconds(job.created_at), position=queued + 1)
 
     def check(self) -> None:
         with storage_errors():
@@ -180,8 +179,8 @@ class RQJobQueue(JobQueue):
     def start_runners(self) -> None:
         """Web processes only queue jobs; `python main.py worker` runs them."""
 
-    def wait_for_news(self, job_id: str, seconds: float) -> None:
-        self.news.wait(job_id, seconds)
+    def listening(self, job_id: str) -> AbstractContextManager[Listener]:
+        return self.news.listening(job_id)
 
     def _state_of(self, job: Job) -> JobState:
         status = job.get_status(refresh=False)
@@ -222,10 +221,20 @@ def changes_channel(redis_prefix: str) -> str:
 
 def in_place_worker_class(rq: ModuleType, redis_prefix: str) -> type[Worker]:
     """RQ's SimpleWorker (jobs run in the worker's own process), announcing each job's start
-    and end once RQ has recorded it."""
+    and end once RQ has recorded it; at the end it no longer counts for its client."""
     channel = changes_channel(redis_prefix)
 
     class InPlaceWorker(rq.SimpleWorker):  # type: ignore[name-defined]
+        def heartbeat(self, timeout: int | None = None, pipeline: Any = None) -> None:
+            # RQ beats on its own two or three times per job besides the beats that go with
+            # a job's records; at dozens of jobs a second those are round trips that say nothing
+            # new. The key lives WORKER_TTL_SECONDS + 60 s after each beat.
+            if (timeout is None and pipeline is None and self.last_heartbeat is not None
+                    and (rq.utils.now() - self.last_heartbeat).total_seconds()
+                    < HEARTBEAT_EVERY_SECONDS):
+                return
+            super().heartbeat(timeout, pipeline)
+
         def prepare_job_execution(self, job: Job, *args: Any, **kwargs: Any) -> None:
             super().prepare_job_execution(job, *args, **kwargs)
             self.connection.publish(channel, job.id)
@@ -234,7 +243,12 @@ def in_place_worker_class(rq: ModuleType, redis_prefix: str) -> type[Worker]:
             try:
                 return bool(super().perform_job(job, *args, **kwargs))
             finally:
-                self.connection.publish(channel, job.id)
+                with self.connection.pipeline(transaction=False) as pipeline:
+                    # In this order: whoever hears of the end may queue its next job at once.
+                    if job.meta.get(ACTIVE_JOBS):
+                        pipeline.zrem(job.meta[ACTIVE_JOBS], job.id)
+                    pipeline.publish(channel, job.id)
+                    pipeline.execute()
 
     return InPlaceWorker
 

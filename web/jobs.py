@@ -17,6 +17,7 @@ from flask_limiter.util import get_remote_address
 from clock import iso_time
 from errors import BadInput, BadOption, JobNotFound
 from jobs import DONE, FAILED, STATUSES, JobQueue, JobRequest, JobState
+from jobs.job_news import Listener
 from options import checked_prompt, option_names, options_from_json
 from web.access import presented_key, require_premium_key
 from web.bodies import json_body
@@ -64,13 +65,15 @@ def create_job() -> Response:
 def job_status(job_id: str) -> Response:
     wait_seconds = read_wait()
     seen = read_seen()
-    state = job_queue().get(job_id)
-    if state is None:
-        raise JobNotFound()
-    # Wait only while the job is as the caller last saw it (as it is now, if it does not say),
-    # and never for an ended job, which changes no more.
-    if wait_seconds and state.status not in (DONE, FAILED) and seen in (None, state.status):
-        state = wait_for_change(job_id, state, wait_seconds)
+    # Listening from before the first read: a change just after it is heard, not missed.
+    with job_queue().listening(job_id) as news:
+        state = job_queue().get(job_id)
+        if state is None:
+            raise JobNotFound()
+        # Wait only while the job is as the caller last saw it (as it is now, if it does not
+        # say), and never for an ended job, which changes no more.
+        if wait_seconds and state.status not in (DONE, FAILED) and seen in (None, state.status):
+            state = wait_for_change(news, state, wait_seconds)
     return no_store(jsonify(job_json(state)))
 
 
@@ -106,16 +109,17 @@ def read_seen() -> str | None:
     return seen
 
 
-def wait_for_change(job_id: str, state: JobState, seconds: float) -> JobState:
+def wait_for_change(news: Listener, state: JobState, seconds: float) -> JobState:
     """The job once its status is no longer ``state.status``, or as it is after ``seconds``."""
     give_up = time.monotonic() + seconds
-    pause = FIRST_LOOK_SECONDS
+    # A queue that surely hears of every change (RQ's, subscribed) ends the pause at once: its
+    # looks are only a fallback.
+    pause = LAST_LOOK_SECONDS if news.reliable else FIRST_LOOK_SECONDS
     while time.monotonic() < give_up:
-        # Under gevent, a greenlet's pause: the worker serves others meanwhile. A queue that
-        # hears of changes (RQ's) ends it as soon as the job starts or ends.
-        job_queue().wait_for_news(job_id, min(pause, max(0.0, give_up - time.monotonic())))
+        # Under gevent, a greenlet's pause: the worker serves others meanwhile.
+        news.wait(min(pause, max(0.0, give_up - time.monotonic())))
         pause = min(pause * 2, LAST_LOOK_SECONDS)
-        now = job_queue().get(job_id)
+        now = job_queue().get(state.id)
         if now is None:
             raise JobNotFound()
         if now.status != state.status:
