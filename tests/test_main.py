@@ -145,3 +145,17 @@ def test_an_open_premium_route_is_announced_once(image_dir, processes):
     process.send_signal(signal.SIGTERM)
     output = process.communicate(timeout=20)[0]
     assert output.count("/image is open to everyone") == 1, output
+
+
+def test_a_worker_leaves_what_it_loaded_out_of_the_collectors_walks(image_dir):
+    # gunicorn.conf.py's post_worker_init, run as gunicorn runs it: the settings module's hook,
+    # in a process that has loaded the app.
+    script = ("import gc, runpy; hooks = runpy.run_path('gunicorn.conf.py'); import main; "
+              "before = gc.get_freeze_count(); hooks['post_worker_init'](None); "
+              "print(before, gc.get_freeze_count(), gc.isenabled())")
+    result = subprocess.run([sys.executable, "-c", script], cwd=PROJECT_DIR, text=True,
+                            capture_output=True, env=environment(image_dir, free_port()),
+                            timeout=60)
+    before, frozen, enabled = result.stdout.split()
+    assert (int(before), enabled) == (0, "True")  # the collector still runs, for what comes
+    assert int(frozen) > 20_000  # the app, Flask, the SDKs: not walked again
