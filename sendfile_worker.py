@@ -28,7 +28,7 @@ from gunicorn.workers.ggevent import GeventWorker
 
 import config
 from capacity import keep_large_allocations
-from fair_accept import ConnectionCounts, shared_counts
+from fair_accept import ConnectionCounts, shared_counts, waiting_connections
 
 
 def cooperative_sendfile(sock: gevent_socket.socket, file: BinaryIO, offset: int = 0,
@@ -115,7 +115,7 @@ class FairlyAcceptingServer(StreamServer):
 
     @property
     def max_accept(self) -> int:
-        return 1 if self.counts is None else self.counts.share()
+        return 1 if self.counts is None else self.counts.share(waiting_connections(self.socket))
 
     @max_accept.setter
     def max_accept(self, value: int) -> None:
