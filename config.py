@@ -274,6 +274,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("STATE_DIR", "state", str,
             "Folder for what an instance's worker processes share with file storage (rate-limit "
             "counters, jobs), relative to main.py's folder."),
+    Setting("DATABASE_URL", "", str,
+            "Where accounts are kept: a SQLAlchemy URL such as "
+            "`postgresql://user:password@host:5432/artproxy` (several instances share one); empty: "
+            "the SQLite file `accounts.sqlite` in STATE_DIR.", secret=True),
     Setting("IMAGE_TTL", 120, lifetime,
             "Seconds a stored image lives, fixed when it is created."),
     Setting("SWEEP_INTERVAL", 1.0, positive_float,

@@ -54,7 +54,8 @@ def configure(log_format: str) -> None:
     """Root logging for artproxy's own lines, once per process."""
     # The HTTP client under the openai SDK logs every call at INFO: a line per request (12,400
     # in one run of bench/ target L). A failed call reaches the log as artproxy's own error.
-    for chatty in ("httpx", "httpx2"):
+    # Alembic tells each plugin and step of a migration; `main.py migrate` says where it ended.
+    for chatty in ("httpx", "httpx2", "alembic"):
         logging.getLogger(chatty).setLevel(logging.WARNING)
     root = logging.getLogger()
     if root.handlers:

@@ -81,8 +81,9 @@ def __getattr__(name: str) -> Any:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run the artproxy image proxy.")
-    parser.add_argument("command", nargs="?", choices=["worker"],
-                        help="worker: run jobs (POST /jobs) instead of serving HTTP")
+    parser.add_argument("command", nargs="?", choices=["worker", "migrate"],
+                        help="worker: run jobs (POST /jobs) instead of serving HTTP; migrate: "
+                             "bring the accounts' database up to date and exit")
     parser.add_argument("--debug", action="store_true",
                         help="Flask's development server with reloader and debugger "
                              "(loopback only)")
@@ -94,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
         # Checked once, before any worker starts: a worker that found the disk full when it
         # (re)started must answer 503s, not fail to boot and stop the whole server.
         config.check_state_folder(settings)
+        if arguments.command == "migrate":
+            return migrate_accounts(settings)
         if arguments.debug:
             return run_debug_server(*config.server_address(os.environ))
         if arguments.command != "worker":  # a worker listens on no port
@@ -114,6 +117,27 @@ def main(argv: list[str] | None = None) -> int:
     os.execv(sys.executable, [sys.executable, "-m", "gunicorn", "--config",
                               str(PROJECT_DIR / "gunicorn.conf.py"), "--chdir", str(PROJECT_DIR),
                               "main:app"])
+
+
+def migrate_accounts(settings: dict[str, Any]) -> int:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from accounts import database
+
+    url = database.database_url(settings)
+    shown = make_url(url).render_as_string(hide_password=True)
+    try:
+        engine = database.connect(url)
+        database.migrate(engine)
+        version = database.schema_version(engine)
+    except SQLAlchemyError as error:
+        reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+        print(f"artproxy: cannot migrate the accounts' database {shown}: {reason}",
+              file=sys.stderr)
+        return 1
+    print(f"artproxy: the accounts' database {shown} is at migration {version}")
+    return 0
 
 
 def check_port_free(host: str, port: int) -> None:

@@ -1,0 +1,36 @@
+"""Credits: what an account may still spend is what it earned (sign-up, referrals, an admin's
+grants) less what it spent. Each change is one UPDATE with its condition in it, so the database
+serialises concurrent requests: 20 at once with 5 credits left spend exactly 5, in any process
+of any instance."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine, update
+
+from accounts.models import Account
+
+
+def spend(engine: Engine, account_id: int, amount: int = 1) -> bool:
+    """Take ``amount`` credits; False, and nothing taken, if fewer are left."""
+    with engine.begin() as connection:
+        taken = connection.execute(
+            update(Account)
+            .where(Account.id == account_id,
+                   Account.credits_earned - Account.credits_spent >= amount)
+            .values(credits_spent=Account.credits_spent + amount))
+        return taken.rowcount == 1
+
+
+def refund(engine: Engine, account_id: int, amount: int = 1) -> None:
+    """Give back credits spent on something that then failed."""
+    with engine.begin() as connection:
+        connection.execute(update(Account).where(Account.id == account_id)
+                           .values(credits_spent=Account.credits_spent - amount))
+
+
+def grant(engine: Engine, account_id: int, amount: int) -> bool:
+    """Add earned credits; False if there is no such account."""
+    with engine.begin() as connection:
+        added = connection.execute(update(Account).where(Account.id == account_id)
+                                   .values(credits_earned=Account.credits_earned + amount))
+        return added.rowcount == 1
