@@ -278,6 +278,13 @@ SETTINGS: tuple[Setting, ...] = (
             "Where accounts are kept: a SQLAlchemy URL such as "
             "`postgresql://user:password@host:5432/artproxy` (several instances share one); empty: "
             "the SQLite file `accounts.sqlite` in STATE_DIR.", secret=True),
+    Setting("SIGNUP_CREDITS", 50, non_negative_int,
+            "Credits a new account starts with; each image an account makes spends one."),
+    Setting("REFERRAL_CREDITS", 20, non_negative_int,
+            "Credits a new account signed up through a referral link, and the account that "
+            "referred it, each get once."),
+    Setting("HISTORY_DAYS", 30, positive_int,
+            "Days an account's history keeps each generation (prompt, options, when)."),
     Setting("IMAGE_TTL", 120, lifetime,
             "Seconds a stored image lives, fixed when it is created."),
     Setting("SWEEP_INTERVAL", 1.0, positive_float,

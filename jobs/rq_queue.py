@@ -113,7 +113,7 @@ class RQJobQueue(JobQueue):
     def submit(self, request: JobRequest, client: str) -> JobState:
         active_jobs = f"{self.redis_prefix}jobs-active-of:{client}"
         now = self.service.clock()
-        # A job counts for its client until its worker takes it out (on_job_end), or until it
+        # A job counts for its client until its worker takes it out as it ends, or until it
         # could no longer be queued nor running, should that worker be killed.
         deadline = (now + QUEUED_JOB_TTL_SECONDS + math.ceil(self.job_timeout)
                     + LOST_AFTER_TIMEOUT_SECONDS)
