@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -56,6 +55,7 @@ class JobNews:
         self._listeners: dict[str, set[Listener]] = {}
         self._lock = threading.Lock()
         self._listening_in: int | None = None  # the pid: a forked child must subscribe anew
+        self._closed = threading.Event()
 
     @contextmanager
     def listening(self, job_id: str) -> Iterator[Listener]:
@@ -82,8 +82,12 @@ class JobNews:
             self.subscribed = False
         threading.Thread(target=self._listen, name="job-news", daemon=True).start()
 
+    def close(self) -> None:
+        """Subscribe no more once the subscription ends (for tests that stop their Redis)."""
+        self._closed.set()
+
     def _listen(self) -> None:
-        while True:
+        while not self._closed.is_set():
             try:
                 # No socket timeout: a subscription is silent for as long as no job changes.
                 client = redis.Redis.from_url(self.redis_url)
@@ -100,7 +104,7 @@ class JobNews:
                                             self.channel, error)
             finally:
                 self.subscribed = False
-            time.sleep(RESUBSCRIBE_SECONDS)
+            self._closed.wait(RESUBSCRIBE_SECONDS)
 
     def _announce(self, data: bytes | str) -> None:
         job_id = data.decode("ascii", "replace") if isinstance(data, bytes) else str(data)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 import time
+
+import pytest
 
 from jobs.job_news import JobNews
 from testing import free_port
@@ -21,8 +24,22 @@ def seconds_of(wait) -> float:
     return time.monotonic() - started
 
 
-def test_a_listener_hears_its_job_even_when_told_before_it_waits(redis_server):
-    news = JobNews(redis_server.url, "shop:jobs-changed")
+@pytest.fixture
+def news_of():
+    """JobNews made by a test, closed after it: their threads would go on subscribing."""
+    made: list[JobNews] = []
+
+    def make(redis_url: str, channel: str) -> JobNews:
+        made.append(JobNews(redis_url, channel))
+        return made[-1]
+
+    yield make
+    for news in made:
+        news.close()
+
+
+def test_a_listener_hears_its_job_even_when_told_before_it_waits(redis_server, news_of):
+    news = news_of(redis_server.url, "shop:jobs-changed")
     with news.listening("job-1") as listener, news.listening("job-2") as other:
         until(lambda: listener.reliable)
         redis_server.client().publish("shop:jobs-changed", "job-1")
@@ -33,14 +50,23 @@ def test_a_listener_hears_its_job_even_when_told_before_it_waits(redis_server):
     assert not news._listeners  # nothing is kept for a block that ended
 
 
-def test_a_listener_is_not_trusted_while_the_subscription_is_down(redis_server):
-    news = JobNews(f"redis://127.0.0.1:{free_port()}/0", "jobs-changed")  # nobody listens there
+def test_a_listener_is_not_trusted_while_the_subscription_is_down(redis_server, news_of):
+    news = news_of(f"redis://127.0.0.1:{free_port()}/0", "jobs-changed")  # nobody listens there
     with news.listening("job-1") as listener:
         time.sleep(0.2)
         assert not listener.reliable
         assert seconds_of(lambda: listener.wait(0.1)) >= 0.1
-    news = JobNews(redis_server.url, "jobs-changed")
+    news = news_of(redis_server.url, "jobs-changed")
     with news.listening("job-1") as listener:
         until(lambda: listener.reliable)
         redis_server.stop()
         until(lambda: not listener.reliable)
+
+
+def test_closed_news_stops_trying_to_subscribe(news_of):
+    news = news_of(f"redis://127.0.0.1:{free_port()}/0", "jobs-changed")
+    with news.listening("job-1"):
+        time.sleep(0.1)
+    news.close()
+    until(lambda: not any(thread.name == "job-news" for thread in threading.enumerate()),
+          seconds=3)
