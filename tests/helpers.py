@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import base64
 import io
+import time
 from pathlib import Path
 
 from PIL import Image
@@ -44,3 +45,14 @@ def fast_path_of(app):
     while not isinstance(layer, StoredImageFastPath):
         layer = layer.wsgi_app
     return layer
+
+
+def until(check, seconds: float = 20, every: float = 0.05):
+    """``check()``'s first true value, or fail after ``seconds``."""
+    give_up = time.monotonic() + seconds
+    while time.monotonic() < give_up:
+        value = check()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"not within {seconds} s")

@@ -9,13 +9,7 @@ import pytest
 
 from jobs.job_news import JobNews
 from testing import free_port
-
-
-def until(check, seconds: float = 5) -> None:
-    give_up = time.monotonic() + seconds
-    while not check():
-        assert time.monotonic() < give_up, f"not within {seconds} s"
-        time.sleep(0.01)
+from tests.helpers import until
 
 
 def seconds_of(wait) -> float:
@@ -41,7 +35,7 @@ def news_of():
 def test_a_listener_hears_its_job_even_when_told_before_it_waits(redis_server, news_of):
     news = news_of(redis_server.url, "shop:jobs-changed")
     with news.listening("job-1") as listener, news.listening("job-2") as other:
-        until(lambda: listener.reliable)
+        until(lambda: listener.reliable, seconds=5, every=0.01)
         redis_server.client().publish("shop:jobs-changed", "job-1")
         time.sleep(0.1)  # told while nobody waits
         assert seconds_of(lambda: listener.wait(5)) < 1
@@ -58,9 +52,9 @@ def test_a_listener_is_not_trusted_while_the_subscription_is_down(redis_server, 
         assert seconds_of(lambda: listener.wait(0.1)) >= 0.1
     news = news_of(redis_server.url, "jobs-changed")
     with news.listening("job-1") as listener:
-        until(lambda: listener.reliable)
+        until(lambda: listener.reliable, seconds=5, every=0.01)
         redis_server.stop()
-        until(lambda: not listener.reliable)
+        until(lambda: not listener.reliable, seconds=5, every=0.01)
 
 
 def test_closed_news_stops_trying_to_subscribe(news_of):

@@ -14,23 +14,13 @@ import redis
 
 from testing.fake_upstream import Answer
 from testing.processes import child_pids
+from tests.helpers import until
 from tests.real_server import COMMANDS, call, environment, get, post_json, serve, start
 
 
 def slow_upstream(upstream, seconds: float) -> dict[str, str]:
     upstream.default_answer = Answer(delay=seconds)
     return {"ARTPROXY_PROVIDER": "magicstudio", "ARTPROXY_MAGICSTUDIO_URL": upstream.url}
-
-
-def until(check, seconds: float = 20, every: float = 0.05):
-    """``check()``'s first true value, or fail after ``seconds``."""
-    give_up = time.monotonic() + seconds
-    while time.monotonic() < give_up:
-        value = check()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"not within {seconds} s")
 
 
 def job_in(base_url: str, job_id: str, *statuses: str) -> dict | None:
