@@ -27,6 +27,9 @@ DEFAULT_FILE = "accounts.sqlite"
 # pg_advisory_lock's key for migrations: any number no other lock on the database uses.
 MIGRATION_LOCK = 0x61727470  # "artp"
 SQLITE_BUSY_SECONDS = 30
+# The newest migration in accounts/migrations/versions (a test holds the two together): a
+# process that finds the database there starts without loading Alembic at all.
+SCHEMA_HEAD = "0002"
 
 
 def database_url(config: Mapping[str, Any]) -> str:
@@ -43,7 +46,10 @@ def database_url(config: Mapping[str, Any]) -> str:
 
 
 def connect(url: str) -> Engine:
-    if make_url(url).get_backend_name() == "sqlite":
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_SECONDS})
         event.listen(engine, "connect", sqlite_settings)
         return engine
@@ -67,6 +73,13 @@ def migrate(engine: Engine) -> None:
         alembic_config.attributes["connection"] = connection
         command.upgrade(alembic_config, "head")
         connection.commit()
+
+
+def migrate_if_behind(engine: Engine) -> None:
+    """migrate() unless the schema is already at SCHEMA_HEAD: one small read in the usual case,
+    when every worker of every instance starts on a database migrated before."""
+    if schema_version(engine) != SCHEMA_HEAD:
+        migrate(engine)
 
 
 def schema_version(engine: Engine) -> str | None:

@@ -66,3 +66,14 @@ class Generation(Base):
     image_name: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[float] = mapped_column(Float, index=True)
     expires_at: Mapped[float | None] = mapped_column(Float)  # the image's deadline
+
+
+class SignInState(Base):
+    """What a sign-in that was started needs when the browser comes back (the PKCE verifier,
+    the nonce, the referral code), under its random ``state``; taken once, then gone."""
+
+    __tablename__ = "signin_states"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    expires_at: Mapped[float] = mapped_column(Float, index=True)

@@ -18,7 +18,8 @@ from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from accounts.models import Account, ApiKey, BrowserSession, Generation
+from accounts import credits
+from accounts.models import Account, ApiKey, BrowserSession, Generation, SignInState
 from clock import Clock
 
 KEY_PREFIX = "apk_"  # says what a leaked string is, as GitHub's and Stripe's keys do
@@ -213,6 +214,34 @@ class AccountStore:
             connection.execute(delete(BrowserSession).where(
                 BrowserSession.token_hash == secret_hash(token)))
 
+    # Credits
+
+    def spend(self, account_id: int, amount: int) -> bool:
+        return credits.spend(self.engine, account_id, amount)
+
+    def refund(self, account_id: int, amount: int) -> None:
+        credits.refund(self.engine, account_id, amount)
+
+    def grant(self, account_id: int, amount: int) -> bool:
+        return credits.grant(self.engine, account_id, amount)
+
+    # Sign-ins under way
+
+    def keep_signin_state(self, key: str, value: str, lifetime_seconds: float) -> None:
+        with Session(self.engine) as session, session.begin():
+            session.merge(SignInState(key=key, value=value,
+                                      expires_at=self.clock() + lifetime_seconds))
+
+    def take_signin_state(self, key: str) -> str | None:
+        """The state kept under ``key``, removed in the same statement: of two callbacks that
+        bring the same state at once, one gets it and the other nothing."""
+        with self.engine.begin() as connection:
+            row = connection.execute(delete(SignInState).where(SignInState.key == key)
+                                     .returning(SignInState.value, SignInState.expires_at)).first()
+        if row is None or row.expires_at <= self.clock():
+            return None
+        return str(row.value)
+
     # History
 
     def record_generation(self, account_id: int, prompt: str, options: Mapping[str, Any],
@@ -240,15 +269,19 @@ class AccountStore:
                 for row in rows[:limit]]
         return page, (page[-1].id if len(rows) > limit else None)
 
-    def purge(self) -> int:
-        """Delete history older than HISTORY_DAYS and sessions past their end; how many rows."""
-        now = self.clock()
+    def purge_expired(self, now: float | None = None) -> int:
+        """Delete history older than HISTORY_DAYS, sessions past their end and sign-ins never
+        finished; how many rows. The routes never show any of them past their time: this only
+        frees the room."""
+        now = self.clock() if now is None else now
         with self.engine.begin() as connection:
             old = connection.execute(delete(Generation).where(
                 Generation.created_at < now - self.history_days * DAY_SECONDS)).rowcount
             ended = connection.execute(delete(BrowserSession).where(
                 BrowserSession.expires_at <= now)).rowcount
-        return int(old + ended)
+            abandoned = connection.execute(delete(SignInState).where(
+                SignInState.expires_at <= now)).rowcount
+        return int(old + ended + abandoned)
 
 
 def view_of(account: Account) -> AccountView:

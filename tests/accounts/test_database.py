@@ -16,7 +16,7 @@ from accounts.models import Account, Base
 from testing import free_port
 from tests.real_server import COMMANDS, PROJECT_DIR, environment
 
-HEAD = "0001"
+HEAD = database.SCHEMA_HEAD
 
 
 def engine_for(setting: str):
@@ -55,6 +55,15 @@ def test_the_migrations_make_what_the_models_describe(database_setting):
         assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
     database.migrate(engine)  # at the newest already: nothing to do, nothing fails
     assert database.schema_version(engine) == HEAD
+
+
+def test_the_head_that_startup_checks_is_the_newest_migration():
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    alembic_config = Config()
+    alembic_config.set_main_option("script_location", str(database.MIGRATIONS))
+    assert ScriptDirectory.from_config(alembic_config).get_current_head() == database.SCHEMA_HEAD
 
 
 MIGRATOR = """

@@ -104,7 +104,7 @@ def test_history_is_newest_first_in_pages_and_dropped_after_its_days(store, cloc
     assert [item.prompt for item in store.history(account.id, limit=10)[0]] == \
         ["fox 4", "fox 3", "fox 2", "fox 1"]
     clock.advance(1)
-    assert store.purge() == 2  # fox 0 and fox 1
+    assert store.purge_expired() == 2  # fox 0 and fox 1
     assert len(store.history(account.id, limit=10)[0]) == 3
 
 
@@ -120,3 +120,16 @@ def test_deleting_an_account_takes_its_keys_sessions_and_history(store):
         for table in ("api_keys", "browser_sessions", "generations"):
             assert connection.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar() == 0
     assert not credits.spend(store.engine, account.id)
+
+
+def test_a_signin_state_is_taken_once_and_not_after_its_time(store, clock):
+    store.keep_signin_state("_state_test_abc", '{"data": 1}', lifetime_seconds=600)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        taken = list(pool.map(lambda _: store.take_signin_state("_state_test_abc"), range(8)))
+    assert taken.count('{"data": 1}') == 1 and taken.count(None) == 7
+    store.keep_signin_state("_state_test_old", "{}", lifetime_seconds=600)
+    clock.advance(601)
+    assert store.take_signin_state("_state_test_old") is None
+    store.keep_signin_state("_state_test_left", "{}", lifetime_seconds=600)
+    clock.advance(601)
+    assert store.purge_expired() == 1  # a sign-in never finished leaves nothing behind
