@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -180,6 +180,48 @@ def public_url(raw: str) -> str:
     return origins[0]
 
 
+def signin_names(raw: str) -> tuple[str, ...]:
+    names = comma_list(raw.lower())
+    for name in names:
+        if not name.isascii() or not name.isalnum() or not name[0].isalpha():
+            raise ValueError(f"{name!r} is not a name of letters and digits, like google")
+    if len(set(names)) != len(names):
+        raise ValueError("names a provider twice")
+    return names
+
+
+@dataclass(frozen=True)
+class SignInClient:
+    """How artproxy signs people in with one OpenID Connect provider."""
+
+    name: str
+    issuer: str  # its discovery document is at <issuer>/.well-known/openid-configuration
+    client_id: str
+    client_secret: str = field(repr=False)
+
+    @property
+    def label(self) -> str:
+        return self.name.capitalize()
+
+
+def signin_clients(environ: Mapping[str, str], names: tuple[str, ...]) -> dict[str, SignInClient]:
+    """ARTPROXY_SIGNIN_<NAME>_ISSUER, _CLIENT_ID and _CLIENT_SECRET of each provider named."""
+    clients = {}
+    for name in names:
+        prefix = f"{ENV_PREFIX}SIGNIN_{name.upper()}_"
+        issuer, client_id, secret = (environ.get(prefix + part, "").strip()
+                                     for part in ("ISSUER", "CLIENT_ID", "CLIENT_SECRET"))
+        if not (issuer and client_id and secret):
+            raise ConfigError(f"{ENV_PREFIX}SIGNIN_PROVIDERS names {name}: set {prefix}ISSUER, "
+                              f"{prefix}CLIENT_ID and {prefix}CLIENT_SECRET")
+        parts = urlsplit(issuer)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(f"{prefix}ISSUER={issuer!r} is not an address like "
+                              "https://accounts.google.com")
+        clients[name] = SignInClient(name, issuer.rstrip("/"), client_id, secret)
+    return clients
+
+
 @dataclass(frozen=True)
 class Setting:
     name: str
@@ -278,6 +320,12 @@ SETTINGS: tuple[Setting, ...] = (
             "Where accounts are kept: a SQLAlchemy URL such as "
             "`postgresql://user:password@host:5432/artproxy` (several instances share one); empty: "
             "the SQLite file `accounts.sqlite` in STATE_DIR.", secret=True),
+    Setting("SIGNIN_PROVIDERS", (), signin_names,
+            "Comma-separated names of OpenID Connect providers people sign in with, e.g. "
+            "`google,microsoft`; each needs `ARTPROXY_SIGNIN_<NAME>_ISSUER`, `_CLIENT_ID` and "
+            "`_CLIENT_SECRET`. Empty: no accounts (and no database is touched)."),
+    Setting("SESSION_DAYS", 30, positive_int,
+            "Days a signed-in browser stays signed in, unless it signs out."),
     Setting("SIGNUP_CREDITS", 50, non_negative_int,
             "Credits a new account starts with; each image an account makes spends one."),
     Setting("REFERRAL_CREDITS", 20, non_negative_int,
@@ -387,7 +435,9 @@ def defaults() -> dict[str, Any]:
 def load(environ: Mapping[str, str]) -> dict[str, Any]:
     """Every setting: the ``ARTPROXY_*`` variable that sets it, else its default; ConfigError
     naming the first bad one."""
-    return {**defaults(), **from_environment(environ)}
+    settings = {**defaults(), **from_environment(environ)}
+    settings["SIGNIN"] = signin_clients(environ, settings["SIGNIN_PROVIDERS"])
+    return settings
 
 
 def from_environment(environ: Mapping[str, str]) -> dict[str, Any]:

@@ -5,14 +5,19 @@
     │   ├── BadPrompt             400 invalid_prompt
     │   ├── BadImage              400 invalid_image
     │   ├── BadOption             400 invalid_<option>, unknown_style, ...
-    │   └── VariationsUnsupported 400 variations_unsupported
+    │   ├── VariationsUnsupported 400 variations_unsupported
+    │   └── SignInFailed          400 signin_failed
     ├── Unauthorized              401 unauthorized
+    ├── NoCredits                 402 no_credits
     ├── OriginNotAllowed          403 origin_not_allowed
+    ├── CrossSiteRequest          403 csrf
     ├── EmbedNotAllowed           403 embed_not_allowed
     ├── InvalidDeleteToken        403 invalid_delete_token
     ├── ImageNotFound             404 image_not_found
     ├── NotCached                 404 not_cached
     ├── JobNotFound               404 job_not_found
+    ├── AccountNotFound           404 account_not_found
+    ├── KeyNotFound               404 key_not_found
     ├── ModelNotFound             404 model_not_found
     ├── RateLimited               429 rate_limited
     ├── StorageUnavailable        503 storage_unavailable
@@ -21,6 +26,7 @@
     ├── QueueFull                 503 queue_full
     ├── JobRunnerLost             503 job_runner_lost
     ├── JobTimedOut               504 job_timeout
+    ├── SignInUnavailable         502 signin_provider_unreachable
     ├── FailedMomentsAgo          the status and code of a drawing that just failed
     └── UpstreamError             502 upstream_failed
         ├── UpstreamUnavailable   502 upstream_unreachable
@@ -103,6 +109,28 @@ class Unauthorized(ArtproxyError):
         return {"WWW-Authenticate": 'Bearer realm="artproxy"'}
 
 
+class SignInFailed(BadInput):
+    """A sign-in's return from its provider cannot be trusted or used (state, nonce, token)."""
+
+    code = "signin_failed"
+    message = "The sign-in could not be completed; start it again"
+
+
+class NoCredits(ArtproxyError):
+    status_code = 402
+    code = "no_credits"
+    message = "This account has no credits left: each image costs one"
+
+
+class CrossSiteRequest(ArtproxyError):
+    """A signed-in browser's cookie came with a change asked for by another site's page."""
+
+    status_code = 403
+    code = "csrf"
+    message = ("A signed-in browser may change things only from artproxy's own pages; "
+               "programs send one of the account's keys instead")
+
+
 class OriginNotAllowed(ArtproxyError):
     status_code = 403
     code = "origin_not_allowed"
@@ -138,6 +166,18 @@ class JobNotFound(ArtproxyError):
     status_code = 404
     code = "job_not_found"
     message = "Job not found or expired"
+
+
+class AccountNotFound(ArtproxyError):
+    status_code = 404
+    code = "account_not_found"
+    message = "No such account"
+
+
+class KeyNotFound(ArtproxyError):
+    status_code = 404
+    code = "key_not_found"
+    message = "This account has no such key"
 
 
 class ModelNotFound(ArtproxyError):
@@ -213,6 +253,14 @@ class FailedMomentsAgo(ArtproxyError):
         self.status_code = status_code
         self.code = code
         self.retry_after_seconds = retry_after_seconds
+
+
+class SignInUnavailable(ArtproxyError):
+    """The sign-in provider could not be reached, or answered with a fault of its own."""
+
+    status_code = 502
+    code = "signin_provider_unreachable"
+    message = "The sign-in provider could not be reached; try again shortly"
 
 
 class UpstreamError(ArtproxyError):

@@ -14,7 +14,7 @@ import socket
 import sys
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask
 
@@ -28,9 +28,15 @@ from metrics import create_metrics, instance_state
 from prompt_cache import PromptCache, cache_state
 from service import ImageService
 
+if TYPE_CHECKING:
+    from accounts.store import AccountStore
+    from clock import Clock
+
 log = logging.getLogger("artproxy")
 # Ended jobs are never served past their time (every read checks it); the sweep only frees room.
 JOB_SWEEP_SECONDS = 30
+# Old history, ended sessions and abandoned sign-ins are never shown; the sweep frees the room.
+ACCOUNTS_SWEEP_SECONDS = 600
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -55,6 +61,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         metrics.watch(instance_state(service, job_queue))
         if app.config["PROMPT_URLS"]:
             metrics.watch(cache_state(prompt_cache))
+    accounts = open_accounts(app.config, service.clock)
+    if accounts is not None:
+        app.extensions["artproxy_accounts"] = service.accounts = accounts
     web.init_app(app)
     if app.config["SWEEP_ENABLED"]:
         # Named by the store's repr (its folder), so a second app on the same folder replaces
@@ -64,8 +73,24 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
                                    app.config["SWEEP_INTERVAL"])
         if isinstance(job_queue, cleanup.Sweepable):
             cleanup.start_sweeping(f"jobs:{job_queue!r}", job_queue, JOB_SWEEP_SECONDS)
+        if accounts is not None:
+            cleanup.start_sweeping(f"accounts:{accounts.engine.url!r}", accounts,
+                                   ACCOUNTS_SWEEP_SECONDS)
     job_queue.start_runners()
     return app
+
+
+def open_accounts(settings: Mapping[str, Any], clock: Clock) -> AccountStore | None:
+    """The accounts' store, its database brought up to date; None without sign-in providers,
+    and then no database is touched."""
+    if not settings["SIGNIN"]:
+        return None
+    from accounts import database
+    from accounts.store import AccountStore
+
+    engine = database.connect(database.database_url(settings))
+    database.migrate_if_behind(engine)
+    return AccountStore.from_config(engine, settings, clock)
 
 
 def __getattr__(name: str) -> Any:

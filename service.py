@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from limits.storage import Storage, storage_from_string
 from PIL import Image, ImageChops
@@ -62,6 +62,9 @@ from providers.chain import create_chain
 from providers.turns import Turns
 from storage import ImageStore, StoredImage, create_store
 
+if TYPE_CHECKING:
+    from accounts.store import AccountStore
+
 T = TypeVar("T")
 AS_THE_UPSTREAM_DRAWS = ImageOptions()  # no option set: a PNG at the upstream's size
 
@@ -100,6 +103,8 @@ class ImageService:
     # What every process of the deployment counts in (limits, breakers); None in bare tests.
     counters: Storage | None = None
     secret_key: str = field(default_factory=lambda: secrets.token_hex(32), repr=False)
+    # The accounts that pay for images (None without sign-in): jobs settle with it.
+    accounts: AccountStore | None = None
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], clock: Clock,

@@ -8,18 +8,16 @@ artproxy's own origin are not affected.
 
 from __future__ import annotations
 
-import functools
 import hmac
 import ipaddress
 import logging
 import math
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask, current_app, request
-from flask.typing import ResponseReturnValue
 from flask_cors import CORS
 from flask_limiter.util import get_remote_address
 from limits import parse
@@ -118,23 +116,6 @@ def is_ip_address(host: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def require_premium_key(
-        view: Callable[..., ResponseReturnValue]) -> Callable[..., ResponseReturnValue]:
-    @functools.wraps(view)
-    def checked_view(*args: Any, **kwargs: Any) -> ResponseReturnValue:
-        check_premium_key()
-        return view(*args, **kwargs)
-
-    return checked_view
-
-
-def check_premium_key() -> None:
-    """Unauthorized unless a configured key was presented (or none is configured)."""
-    keys = current_app.config["PREMIUM_KEYS"]
-    if keys:
-        check_key(keys, Unauthorized())
 
 
 def check_key(keys: tuple[str, ...], refusal: Unauthorized) -> None:

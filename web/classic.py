@@ -18,7 +18,8 @@ from options import (
     parse_options,
 )
 from service import RenderedImage
-from web.access import require_premium_key
+from web.charging import current_charge, made
+from web.identity import require_premium_key
 from web.limits import generating, per_key_quota, quota_status, unlimited
 from web.responses import base64_json_response, no_store, service, stored_image_json
 
@@ -51,7 +52,9 @@ def with_provider(response: Response, rendered: RenderedImage) -> Response:
 @generating
 def generate() -> Response:
     prompt = read_prompt("Prompt is required")
-    rendered = service().render(prompt, read_options())
+    options = read_options()
+    rendered = service().render(prompt, options)
+    made(current_charge(), prompt, options, rendered)
     return with_provider(base64_json_response(rendered.data, rendered.format.mime, {
         "provider": rendered.provider, "width": rendered.width, "height": rendered.height,
     }), rendered)
@@ -63,7 +66,9 @@ def generate() -> Response:
 @require_premium_key
 def image() -> Response:
     prompt = read_prompt("No prompt provided")
-    rendered, stored = service().render_and_store(prompt, read_options())
+    options = read_options()
+    rendered, stored = service().render_and_store(prompt, options)
+    made(current_charge(), prompt, options, rendered, stored)
     return with_provider(jsonify(stored_image_json(
         stored.name, stored.expires_at, rendered.format.mime, rendered.provider, rendered.width,
         rendered.height)), rendered)
@@ -91,6 +96,9 @@ def image_options() -> Response:
         max_prompt_chars=current_app.config["MAX_PROMPT_CHARS"],
         keys_required=bool(current_app.config["PREMIUM_KEYS"]),
         prompt_urls=current_app.config["PROMPT_URLS"],  # whether GET /prompt/<prompt> answers
+        # Who people may sign in with (GET /auth/<name>/login); empty: no accounts here.
+        signin=[{"name": client.name, "label": client.label}
+                for client in current_app.config["SIGNIN"].values()],
         options=[{"name": option.name, "description": option.description,
                   "default": option.default, "error_code": option.code,
                   "schema": option.kind.schema()}

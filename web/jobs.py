@@ -19,8 +19,10 @@ from errors import BadInput, BadOption, JobNotFound
 from jobs import DONE, FAILED, STATUSES, JobQueue, JobRequest, JobState
 from jobs.job_news import Listener
 from options import checked_prompt, option_names, options_from_json
-from web.access import presented_key, require_premium_key
+from web.access import presented_key
 from web.bodies import json_body
+from web.charging import current_charge
+from web.identity import require_premium_key
 from web.limits import generating, per_key_quota, unlimited
 from web.responses import no_store, stored_image_json
 
@@ -53,7 +55,12 @@ def create_job() -> Response:
     prompt = checked_prompt(fields.get("prompt"), current_app.config["MAX_PROMPT_CHARS"],
                             "prompt is required")
     options = options_from_json(fields, current_app.config["PROVIDER"])
-    state = job_queue().submit(JobRequest(prompt, options), client_id())
+    charge = current_charge()
+    state = job_queue().submit(
+        JobRequest(prompt, options, charge.account_id if charge is not None else None),
+        client_id())
+    if charge is not None:
+        charge.settles_later = True  # by the job's runner, when it ends (jobs/task.py)
     response = jsonify(job_json(state))
     response.status_code = 202
     response.headers["Location"] = f"/jobs/{state.id}"

@@ -15,8 +15,10 @@ from werkzeug.wrappers import Response as BaseResponse
 from errors import BadPrompt, ImageNotFound, NotCached
 from options import checked_prompt, parse_options
 from prompt_cache import PromptCache
+from service import RenderedImage
 from storage import StoredImage
 from web.access import check_embedding, embedding_guarded
+from web.charging import current_charge, made, take_one
 from web.images import stored_image_response
 from web.limits import generating_when_drawn, spend_one_generation
 from web.responses import no_store, service
@@ -79,8 +81,18 @@ def prompt_image(prompt: str) -> BaseResponse:
         if image is None:
             raise NotCached()
         return answer(image, hit=True)
-    fetched = cache.fetch(key, lambda: service().render(prompt, cache.seeded(key, options)),
-                          spend_one_generation)
+    charge = current_charge()
+
+    def draw() -> RenderedImage:
+        rendered = service().render(prompt, cache.seeded(key, options))
+        made(charge, prompt, options, rendered)
+        return rendered
+
+    def spend() -> None:  # this request draws: its limit, and its account's credit
+        spend_one_generation()
+        take_one()
+
+    fetched = cache.fetch(key, draw, spend)
     return answer(fetched.image, fetched.hit)
 
 

@@ -8,7 +8,10 @@ from typing import Any
 
 from flask import Response, current_app, request
 
+from accounts.charges import Charge
 from service import ImageService, RenderedImage
+from storage import StoredImage
+from web.charging import current_charge, made
 from web.openai_v1.fields import ImagesRequest
 from web.responses import no_store
 
@@ -16,8 +19,10 @@ from web.responses import no_store
 def images_answer(rendered: list[RenderedImage], asked: ImagesRequest, drawing: ImageService,
                   revised_prompt: bool = True) -> Response:
     data = []
+    charge = current_charge()
     for picture in rendered:
-        item = picture_data(picture, asked.response_format, drawing, request.host_url)
+        stored = kept(picture, asked, drawing, charge)
+        item = stored_data(stored, drawing, request.host_url) if stored else b64_data(picture)
         if revised_prompt:
             item["revised_prompt"] = picture.prompt
         data.append(item)
@@ -35,11 +40,18 @@ def described(picture: RenderedImage, asked: ImagesRequest) -> dict[str, str]:
             "background": "transparent" if asked.options.transparent else "opaque"}
 
 
-def picture_data(picture: RenderedImage, response_format: str, drawing: ImageService,
-                 host_url: str) -> dict[str, Any]:
-    """``{"b64_json"}``, or with ``url`` the picture stored and ``{"url", "delete_token"}``."""
-    if response_format == "url":
-        stored = drawing.keep(picture)
-        return {"url": f"{host_url.rstrip('/')}/images/{stored.name}",
-                "delete_token": drawing.delete_token(stored.name)}
+def kept(picture: RenderedImage, asked: ImagesRequest, drawing: ImageService,
+         charge: Charge | None) -> StoredImage | None:
+    """The picture stored if the caller wants a ``url``; either way, made for ``charge``."""
+    stored = drawing.keep(picture) if asked.response_format == "url" else None
+    made(charge, asked.prompt, asked.options, picture, stored)
+    return stored
+
+
+def b64_data(picture: RenderedImage) -> dict[str, Any]:
     return {"b64_json": base64.b64encode(picture.data).decode("ascii")}
+
+
+def stored_data(stored: StoredImage, drawing: ImageService, host_url: str) -> dict[str, Any]:
+    return {"url": f"{host_url.rstrip('/')}/images/{stored.name}",
+            "delete_token": drawing.delete_token(stored.name)}

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from web.access import check_premium_key
 from web.errors import ERROR_SHAPES
+from web.identity import check_premium_key
 from web.openai_v1.errors import openai_error_response
 
 v1 = Blueprint("v1", __name__, url_prefix="/v1")

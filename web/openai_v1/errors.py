@@ -11,9 +11,10 @@ from flask import Response
 from errors import ArtproxyError
 from logs import REQUEST_ID
 
-TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
-         404: "not_found_error", 405: "invalid_request_error", 413: "invalid_request_error",
-         429: "rate_limit_error"}
+# 402: OpenAI's own type for an account whose credit is spent.
+TYPES = {400: "invalid_request_error", 401: "authentication_error", 402: "insufficient_quota",
+         403: "permission_error", 404: "not_found_error", 405: "invalid_request_error",
+         413: "invalid_request_error", 429: "rate_limit_error"}
 
 
 def openai_error_response(error: ArtproxyError,

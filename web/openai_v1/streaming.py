@@ -27,10 +27,12 @@ from typing import Any
 
 from flask import Response, current_app, request
 
+from accounts.charges import Charge
 from errors import ArtproxyError
 from logs import log_failure
 from service import ImageService, PartialsWanted, RenderedImage
-from web.openai_v1.answers import described, picture_data
+from web.charging import current_charge
+from web.openai_v1.answers import b64_data, described, kept, stored_data
 from web.openai_v1.errors import openai_error
 from web.openai_v1.fields import ImagesRequest
 from web.responses import service
@@ -69,8 +71,11 @@ def event_stream(draw: Callable[[PartialsWanted | None], list[RenderedImage]],
     # A greenlet under gevent; its context carries the request id into the log.
     context = contextvars.copy_context()
     threading.Thread(target=context.run, args=(drawing,), daemon=True).start()
+    charge = current_charge()
+    if charge is not None:
+        charge.settles_later = True  # once the pictures are sent: Events.sent()
     events = Events(asked, event_prefix, service(), request.host_url,
-                    current_app.config["STREAM_KEEPALIVE"], where)
+                    current_app.config["STREAM_KEEPALIVE"], where, charge)
     return Response(events.sent(outcomes), mimetype="text/event-stream", headers={
         "Cache-Control": "no-store",
         "X-Accel-Buffering": "no",  # nginx passes each event on at once
@@ -85,13 +90,18 @@ class Events:
     host_url: str
     keepalive_seconds: float
     where: str  # the request, for the log
+    charge: Charge | None  # the account's, paid for every picture this stream sends
 
     def sent(self, outcomes: queue.Queue[Drawn | Partial | Failed]) -> Iterator[str]:
-        """The events; whatever fails on the way (storing a picture for ``url``) is the last."""
+        """The events; whatever fails on the way (storing a picture for ``url``) is the last.
+        Pictures not sent (a failure, a caller gone) are given back to the account."""
         try:
             yield from self.events(outcomes)
         except Exception as error:
             yield error_event(reported(error, self.where))
+        finally:
+            if self.charge is not None:
+                self.charge.settle()
 
     def events(self, outcomes: queue.Queue[Drawn | Partial | Failed]) -> Iterator[str]:
         partials_sent = 0
@@ -114,9 +124,11 @@ class Events:
                 return
 
     def event(self, kind: str, picture: RenderedImage, **extra: Any) -> str:
-        data = picture_data(picture, "b64_json", self.drawing, self.host_url)
-        if kind == "completed" and self.asked.response_format == "url":
-            data.update(picture_data(picture, "url", self.drawing, self.host_url))
+        data = b64_data(picture)
+        if kind == "completed":
+            stored = kept(picture, self.asked, self.drawing, self.charge)
+            if stored is not None:
+                data.update(stored_data(stored, self.drawing, self.host_url))
         name = f"{self.prefix}.{kind}"
         return sse(name, {"type": name, **data, "created_at": int(self.drawing.clock()),
                           **described(picture, self.asked), **extra})
