@@ -109,12 +109,13 @@ class Children(list):
 
 
 def serve(processes: Children, image_dir: Path, workers: int = 2, open_files: int | None = None,
-          **settings: str) -> str:
+          port: int | None = None, **settings: str) -> str:
     """Start `python main.py` with ``workers`` worker processes; return its base URL.
 
     Its output goes to a file, not to a pipe: nobody reads the pipe while the test runs, and
-    a server that logs a lot blocked on it (a whole worker stood still)."""
-    port = free_port()
+    a server that logs a lot blocked on it (a whole worker stood still). ``port``: one chosen
+    beforehand, for settings elsewhere that must name the address (an OpenID provider's)."""
+    port = port or free_port()
     base_url = f"http://127.0.0.1:{port}"
     log_file = processes.log_file(f"server-{port}")
     process = start(COMMANDS["python main.py"],

@@ -1,16 +1,21 @@
-"""``/admin``: list and delete stored images, with a key from ARTPROXY_ADMIN_KEYS.
+"""``/admin``: list and delete stored images, list accounts and grant them credits, with a key
+from ARTPROXY_ADMIN_KEYS.
 
 Without admin keys configured the whole area does not exist (404), so it cannot be probed.
 """
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, current_app, jsonify
+from flask import Blueprint, Response, abort, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
+from accounts.store import AccountStore
 from clock import iso_time
-from errors import ImageNotFound, Unauthorized
+from errors import AccountNotFound, BadInput, ImageNotFound, Unauthorized
 from web.access import check_key
+from web.account import account_json, whole_number
+from web.bodies import json_body
+from web.identity import account_store
 from web.limits import unlimited
 from web.responses import no_store, service
 
@@ -52,3 +57,38 @@ def delete_image(name: str) -> ResponseReturnValue:
     if not service().store.delete(name):
         raise ImageNotFound()
     return "", 204
+
+
+LONGEST_GRANT = 10**9
+
+
+def accounts() -> AccountStore:
+    found = account_store()
+    if found is None:
+        abort(404)  # no sign-in providers, no accounts
+    return found
+
+
+@admin.get("/accounts")
+@unlimited
+def list_accounts() -> Response:
+    limit = whole_number("limit", 100, 1, 1000)
+    page = accounts().accounts(limit + 1, after=whole_number("after", 0, 0, 2**62))
+    return no_store(jsonify(
+        accounts=[account_json(found, accounts().keys(found.id)) for found in page[:limit]],
+        next_after=page[limit - 1].id if len(page) > limit else None))
+
+
+@admin.post("/accounts/<int:account_id>/credits")
+@unlimited
+def grant_credits(account_id: int) -> Response:
+    fields = json_body() if request.is_json else None
+    add = fields.get("add") if isinstance(fields, dict) else None
+    if isinstance(add, bool) or not isinstance(add, int) or not 1 <= add <= LONGEST_GRANT:
+        raise BadInput(f"Send {{\"add\": N}}, N a whole number from 1 to {LONGEST_GRANT}", "add")
+    if not accounts().grant(account_id, add):
+        raise AccountNotFound()
+    granted = accounts().account(account_id)
+    if granted is None:  # deleted this moment
+        raise AccountNotFound()
+    return no_store(jsonify(account_json(granted, accounts().keys(account_id))))

@@ -1,0 +1,133 @@
+"""``/account``: the signed-in account (a browser's session or one of the account's keys).
+
+    GET    /account               who, credits, referral link, keys
+    POST   /account/keys          a new key, shown this once
+    DELETE /account/keys/<id>     the key fails at once, everywhere
+    GET    /account/history       what the account made, newest first, a page at a time
+    DELETE /account               the account, its keys, sessions and history
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request
+from flask.typing import ResponseReturnValue
+
+from accounts.store import AccountStore, AccountView, GenerationView, KeyView
+from clock import iso_time
+from errors import BadInput, KeyNotFound
+from web.bodies import json_body
+from web.identity import account_store, clear_session_cookie, not_signed_in, required_account_id
+from web.limits import unlimited
+from web.responses import no_store, service
+
+account = Blueprint("account", __name__, url_prefix="/account")
+LONGEST_LABEL = 100
+HISTORY_PAGE, LONGEST_HISTORY_PAGE = 20, 100
+
+
+def store() -> AccountStore:
+    found = account_store()
+    if found is None:
+        raise not_signed_in()  # no accounts here: nobody can be signed in
+    return found
+
+
+@account.get("")
+@unlimited
+def show() -> Response:
+    account_id = required_account_id()
+    found = store().account(account_id)
+    if found is None:  # deleted meanwhile
+        raise not_signed_in()
+    return no_store(jsonify(account_json(found, store().keys(account_id))))
+
+
+@account.delete("")
+@unlimited
+def delete() -> ResponseReturnValue:
+    store().delete_account(required_account_id())
+    response = current_app.response_class(status=204)
+    clear_session_cookie(response)
+    return response
+
+
+@account.post("/keys")
+@unlimited
+def create_key() -> ResponseReturnValue:
+    account_id = required_account_id()
+    fields = (json_body() if request.is_json else None) or {}
+    label = fields.get("label", "") if isinstance(fields, dict) else None
+    if not isinstance(label, str) or len(label) > LONGEST_LABEL:
+        raise BadInput(f"label must be text of at most {LONGEST_LABEL} characters", "label")
+    made, key = store().create_key(account_id, label.strip())
+    return no_store(jsonify({**key_json(made), "key": key})), 201
+
+
+@account.delete("/keys/<key_id>")
+@unlimited
+def revoke_key(key_id: str) -> ResponseReturnValue:
+    if not store().revoke_key(required_account_id(), key_id):
+        raise KeyNotFound()
+    return "", 204
+
+
+@account.get("/history")
+@unlimited
+def history() -> Response:
+    account_id = required_account_id()
+    limit = whole_number("limit", HISTORY_PAGE, 1, LONGEST_HISTORY_PAGE)
+    before = request.args.get("before")
+    items, next_before = store().history(
+        account_id, limit, whole_number("before", 0, 1, 2**62) if before is not None else None)
+    now = service().clock()
+    return no_store(jsonify(items=[history_json(item, now) for item in items],
+                            next_before=next_before))
+
+
+def whole_number(name: str, default: int, least: int, most: int) -> int:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not least <= int(raw) <= most:
+        raise BadInput(f"{name} must be a whole number from {least} to {most}; got {raw!r}",
+                       name)
+    return int(raw)
+
+
+def account_json(found: AccountView, keys: list[KeyView]) -> dict[str, Any]:
+    return {
+        "id": found.id,
+        "email": found.email,
+        "name": found.name,
+        "provider": found.provider,
+        "credits": {"available": found.credits_available, "earned": found.credits_earned,
+                    "spent": found.credits_spent},
+        "referral_code": found.referral_code,
+        "referral_url": f"{own_address()}/app?ref={found.referral_code}",
+        "created_at": iso_time(found.created_at),
+        "keys": [key_json(key) for key in keys],
+    }
+
+
+def own_address() -> str:
+    return current_app.config["PUBLIC_URL"] or request.host_url.rstrip("/")
+
+
+def key_json(key: KeyView) -> dict[str, Any]:
+    return {"id": key.id, "label": key.label, "created_at": iso_time(key.created_at),
+            "last_used_at": iso_time(key.last_used_at) if key.last_used_at is not None else None}
+
+
+def history_json(item: GenerationView, now: float) -> dict[str, Any]:
+    alive = item.image_name is not None and item.expires_at is not None and item.expires_at > now
+    return {
+        "id": item.id,
+        "prompt": item.prompt,
+        "options": item.options,
+        "provider": item.provider,
+        "created_at": iso_time(item.created_at),
+        "expires_at": iso_time(item.expires_at) if item.expires_at is not None else None,
+        "url": f"/images/{item.image_name}" if alive else None,
+    }
