@@ -34,7 +34,8 @@ async function api(method, path, body, headers = {}) {
   try {
     answer = await fetch(path, {
       method, headers: sent, body: body === undefined ? undefined : JSON.stringify(body),
-      credentials: "omit", cache: "no-store",
+      // The session cookie of a signed-in person goes along (artproxy's own origin only).
+      credentials: "same-origin", cache: "no-store",
     });
   } catch (error) {
     throw new ApiError(0, "artproxy cannot be reached. Check your connection and try again.");
@@ -84,6 +85,7 @@ async function loadChoices() {
     for (const provider of options.providers) $("provider").append(new Option(provider, provider));
     $("provider-field").hidden = false;
   }
+  showAccount(options.signin || []); // account.js
 }
 
 function readForm() {
@@ -177,6 +179,7 @@ async function make(request) {
     clearInterval(ticker);
     $("progress").hidden = true;
     $("generate").disabled = false;
+    refreshAccount(); // account.js: the credit spent, the picture in the history
   }
 }
 
