@@ -11,18 +11,20 @@ import sys
 import pytest
 from openapi_spec_validator import validate
 
+from config import SignInClient
 from tests.real_server import PROJECT_DIR, serve
 
 EXAMPLES_PER_OPERATION = 25
 
 
 def test_the_document_is_valid_and_covers_every_route(make_app):
-    app = make_app(ADMIN_KEYS=("boss",), PREMIUM_KEYS=("k",))
+    app = make_app(ADMIN_KEYS=("boss",), PREMIUM_KEYS=("k",), SIGNIN={
+        "test": SignInClient("test", "http://127.0.0.1:9", "artproxy", "unused")})
     document = app.test_client().get("/openapi.json").get_json()
     validate(document)
     assert document["openapi"] == "3.1.0"
     documented = {re.sub(r"\{(\w+)\}", r"<\1>", path) for path in document["paths"]}
-    routes = {rule.rule.replace("<path:", "<") for rule in app.url_map.iter_rules()}
+    routes = {re.sub(r"<\w+:", "<", rule.rule) for rule in app.url_map.iter_rules()}
     # "/prompt/" only says "Prompt is required" (400): /prompt/{prompt} with the prompt left out.
     assert routes - {"/prompt/"} == documented
     for item in document["paths"].values():

@@ -20,6 +20,7 @@ from jobs import ID_PATTERN, STATUSES
 from option_kinds import TRUE, any_case
 from options import Option, declared_options, opaque_format_spellings
 from storage import NAME_PATTERN
+from web.identity import SESSION_COOKIE
 from web.jobs import LONGEST_WAIT_SECONDS
 from web.limits import unlimited
 from web.openai_v1.fields import (
@@ -29,6 +30,7 @@ from web.openai_v1.fields import (
     OpenAIName,
 )
 from web.openai_v1.images import MAX_EDIT_IMAGES
+from web.openapi_accounts import account_paths, account_schemas
 
 contract = Blueprint("contract", __name__)
 
@@ -36,11 +38,13 @@ JSON = "application/json"
 STATUS_WORDS = {200: "OK", 202: "Accepted", 204: "Deleted", 206: "Part of the image",
                 304: "Not modified", 400: "Invalid input", 401: "A valid API key is required",
                 403: "Not allowed", 404: "Not found or expired", 405: "Method not allowed",
-                412: "Precondition failed", 413: "Upload too large", 416: "Range not satisfiable",
+                402: "The account has no credits left", 412: "Precondition failed",
+                413: "Upload too large", 416: "Range not satisfiable",
                 429: "Rate limit or quota spent", 502: "The upstream failed",
                 503: "Busy or unavailable; see Retry-After", 504: "The upstream took too long",
                 507: "Storage is full"}
-GENERATING_ERRORS = (400, 403, 429, 502, 503, 504)
+# 402: an account's credits are spent (with sign-in providers).
+GENERATING_ERRORS = (400, 402, 403, 429, 502, 503, 504)
 
 
 @contract.get("/openapi.json")
@@ -58,6 +62,7 @@ def docs_page() -> Response:
 def document(config: Mapping[str, Any]) -> dict[str, Any]:
     providers = list(config["PROVIDER"])
     max_prompt = config["MAX_PROMPT_CHARS"]
+    accounts = bool(config["SIGNIN"])
     return {
         "openapi": "3.1.0",
         "info": {"title": "artproxy", "version": "1.0.0",
@@ -68,10 +73,13 @@ def document(config: Mapping[str, Any]) -> dict[str, Any]:
         "paths": paths(providers, keys_required=bool(config["PREMIUM_KEYS"]),
                        admin=bool(config["ADMIN_KEYS"]), metrics=config["METRICS"],
                        metrics_key=bool(config["METRICS_KEY"]),
-                       prompt_urls=config["PROMPT_URLS"]),
+                       prompt_urls=config["PROMPT_URLS"])
+                 | (account_paths(operation, json_answer, no_content, errors,
+                                  admin=bool(config["ADMIN_KEYS"])) if accounts else {}),
         "components": {
             "schemas": schemas(declared_options(tuple(providers)), providers, max_prompt,
-                               config["MAX_IMAGES_PER_REQUEST"]),
+                               config["MAX_IMAGES_PER_REQUEST"])
+                       | (account_schemas() if accounts else {}),
             "headers": {
                 "X-Request-ID": {"description": "This request's id (the caller's, if safe)",
                                  "schema": {"type": "string"}},
@@ -80,9 +88,12 @@ def document(config: Mapping[str, Any]) -> dict[str, Any]:
             },
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer",
-                           "description": "A premium key (ARTPROXY_PREMIUM_KEYS) or, for /admin, "
-                                          "an admin key"},
+                           "description": "A premium key (ARTPROXY_PREMIUM_KEYS), an account's "
+                                          "key, or for /admin an admin key"},
                 "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+                "session": {"type": "apiKey", "in": "cookie", "name": SESSION_COOKIE,
+                            "description": "A signed-in browser's session (changes only from "
+                                           "artproxy's own pages)"},
             },
         },
     }
