@@ -85,6 +85,7 @@ def test_every_route_of_the_app_declares_its_budget(app):
                        "v1.retrieve_model": None, "classic.quota": None,
                        "images.delete_image": None, "admin.list_images": None,
                        "admin.delete_all_images": None, "admin.delete_image": None,
+                       "admin.list_accounts": None, "admin.grant_credits": None,
                        "jobs.create_job": "generating", "jobs.job_status": None,
                        "classic.image_options": None, "page.app_page": None,
                        "observability.metrics_page": None,
