@@ -90,7 +90,9 @@ def open_accounts(settings: Mapping[str, Any], clock: Clock) -> AccountStore | N
 
     engine = database.connect(database.database_url(settings))
     database.migrate_if_behind(engine)
-    return AccountStore.from_config(engine, settings, clock)
+    # A job's credit is held until it ends; past this, it surely will not (jobs/__init__.py).
+    longest_job = jobs.QUEUED_JOB_TTL_SECONDS + config.job_timeout_seconds(settings) + 60
+    return AccountStore.from_config(engine, settings, clock, longest_job)
 
 
 def __getattr__(name: str) -> Any:

@@ -5,6 +5,10 @@
     charge.made(...)          # each image made: kept in the account's history
     charge.settle()           # after: every credit taken for an image not made is given back
 
+A job settles when it ends, in whichever process runs it: what it paid is held (hold_for_job())
+until then, and a hold its job never took, lost with its runner, is paid back by the accounts'
+sweep.
+
 A failed generation costs nothing: whatever fails between take() and settle() (the upstream,
 storage, the caller's bad input found late) ends in settle() giving its credits back.
 """
@@ -31,6 +35,7 @@ class Charge:
         self.settled = False
         # Settling is left to whoever finishes the work: a stream's drawing, a job's runner.
         self.settles_later = False
+        self.hold_id: str | None = None  # what a job holds, for its runner to settle
         self._lock = threading.Lock()  # a stream's pictures are made on another greenlet
 
     def take(self, amount: int) -> None:
@@ -40,6 +45,11 @@ class Charge:
             raise NoCredits()
         with self._lock:
             self.taken += amount
+
+    def hold_for_job(self) -> str:
+        """Hold what was taken until the job ends; the hold's id, for the job to carry."""
+        self.hold_id = self.store.hold_for_job(self.account_id, self.taken)
+        return self.hold_id
 
     def made(self, prompt: str, options: ImageOptions, provider: str,
              image_name: str | None = None, expires_at: float | None = None) -> None:
@@ -56,6 +66,8 @@ class Charge:
                 return
             self.settled = True
             unused = self.taken - self.images_made
+        if self.hold_id is not None and not self.store.release_hold(self.hold_id):
+            return  # the sweep gave up on the job and paid it back already
         if unused > 0:
             self.store.refund(self.account_id, unused)
 

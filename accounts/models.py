@@ -77,3 +77,16 @@ class SignInState(Base):
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
     expires_at: Mapped[float] = mapped_column(Float, index=True)
+
+
+class JobHold(Base):
+    """A credit paid for a job that has not ended yet. The job's end takes it (and keeps the
+    credit, or gives it back); one never taken, its job lost with its runner, is given back by
+    the sweep once the job can no longer be running."""
+
+    __tablename__ = "job_holds"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    amount: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[float] = mapped_column(Float, index=True)

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from accounts import credits
-from accounts.models import Account, ApiKey, BrowserSession, Generation, SignInState
+from accounts.models import Account, ApiKey, BrowserSession, Generation, JobHold, SignInState
 from clock import Clock
 
 KEY_PREFIX = "apk_"  # says what a leaked string is, as GitHub's and Stripe's keys do
@@ -69,17 +69,20 @@ def secret_hash(secret: str) -> str:
 
 class AccountStore:
     def __init__(self, engine: Engine, clock: Clock, signup_credits: int = 50,
-                 referral_credits: int = 20, history_days: int = 30):
+                 referral_credits: int = 20, history_days: int = 30,
+                 job_hold_seconds: float = 2 * 3600):
         self.engine = engine
         self.clock = clock
         self.signup_credits = signup_credits
         self.referral_credits = referral_credits
         self.history_days = history_days
+        self.job_hold_seconds = job_hold_seconds  # longer than any job can be queued and run
 
     @classmethod
-    def from_config(cls, engine: Engine, config: Mapping[str, Any], clock: Clock) -> AccountStore:
+    def from_config(cls, engine: Engine, config: Mapping[str, Any], clock: Clock,
+                    job_hold_seconds: float) -> AccountStore:
         return cls(engine, clock, config["SIGNUP_CREDITS"], config["REFERRAL_CREDITS"],
-                   config["HISTORY_DAYS"])
+                   config["HISTORY_DAYS"], job_hold_seconds)
 
     # Sign-in
 
@@ -225,6 +228,29 @@ class AccountStore:
     def grant(self, account_id: int, amount: int) -> bool:
         return credits.grant(self.engine, account_id, amount)
 
+    def hold_for_job(self, account_id: int, amount: int) -> str:
+        """Note credits already spent on a job that is about to be queued; the hold's id."""
+        hold_id = "hold_" + secrets.token_hex(12)
+        with Session(self.engine) as session, session.begin():
+            session.add(JobHold(id=hold_id, account_id=account_id, amount=amount,
+                                created_at=self.clock()))
+        return hold_id
+
+    def release_hold(self, hold_id: str) -> bool:
+        """Take the hold away; False if it is gone already (its job ended, or was given up)."""
+        with self.engine.begin() as connection:
+            return connection.execute(delete(JobHold).where(JobHold.id == hold_id)).rowcount == 1
+
+    def _refund_abandoned_holds(self, connection: Any, now: float) -> int:
+        """Give back what jobs that never ended held: their runner died with them."""
+        abandoned = connection.execute(
+            delete(JobHold).where(JobHold.created_at < now - self.job_hold_seconds)
+            .returning(JobHold.account_id, JobHold.amount)).all()
+        for hold in abandoned:
+            connection.execute(update(Account).where(Account.id == hold.account_id)
+                               .values(credits_spent=Account.credits_spent - hold.amount))
+        return len(abandoned)
+
     # Sign-ins under way
 
     def keep_signin_state(self, key: str, value: str, lifetime_seconds: float) -> None:
@@ -271,8 +297,8 @@ class AccountStore:
 
     def purge_expired(self, now: float | None = None) -> int:
         """Delete history older than HISTORY_DAYS, sessions past their end and sign-ins never
-        finished; how many rows. The routes never show any of them past their time: this only
-        frees the room."""
+        finished, and pay back jobs that never ended; how many rows. The routes never show the
+        first three past their time: for them this only frees the room."""
         now = self.clock() if now is None else now
         with self.engine.begin() as connection:
             old = connection.execute(delete(Generation).where(
@@ -281,7 +307,8 @@ class AccountStore:
                 BrowserSession.expires_at <= now)).rowcount
             abandoned = connection.execute(delete(SignInState).where(
                 SignInState.expires_at <= now)).rowcount
-        return int(old + ended + abandoned)
+            lost_jobs = self._refund_abandoned_holds(connection, now)
+        return int(old + ended + abandoned + lost_jobs)
 
 
 def view_of(account: Account) -> AccountView:

@@ -52,17 +52,19 @@ QUEUES: dict[str, str] = {
 class JobRequest:
     prompt: str
     options: ImageOptions
-    # The account that paid one credit for it: the job's end records the image in its
-    # history, or gives the credit back (jobs/task.py).
+    # The account that paid one credit for it, and the hold on it: the job's end records the
+    # image in the account's history, or gives the credit back (jobs/task.py).
     account_id: int | None = None
+    hold_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"prompt": self.prompt, "options": asdict(self.options),
-                "account_id": self.account_id}
+                "account_id": self.account_id, "hold_id": self.hold_id}
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> JobRequest:
-        return cls(raw["prompt"], ImageOptions(**raw["options"]), raw.get("account_id"))
+        return cls(raw["prompt"], ImageOptions(**raw["options"]), raw.get("account_id"),
+                   raw.get("hold_id"))
 
 
 @dataclass(frozen=True)

@@ -54,5 +54,5 @@ def paid_charge(service: ImageService, request: JobRequest) -> Charge | None:
     if request.account_id is None or service.accounts is None:
         return None
     charge = Charge(service.accounts, request.account_id)
-    charge.taken = 1
+    charge.taken, charge.hold_id = 1, request.hold_id
     return charge

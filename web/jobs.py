@@ -56,9 +56,10 @@ def create_job() -> Response:
                             "prompt is required")
     options = options_from_json(fields, current_app.config["PROVIDER"])
     charge = current_charge()
-    state = job_queue().submit(
-        JobRequest(prompt, options, charge.account_id if charge is not None else None),
-        client_id())
+    paid = JobRequest(prompt, options)
+    if charge is not None:  # held until the job ends, in whichever process runs it
+        paid = JobRequest(prompt, options, charge.account_id, charge.hold_for_job())
+    state = job_queue().submit(paid, client_id())
     if charge is not None:
         charge.settles_later = True  # by the job's runner, when it ends (jobs/task.py)
     response = jsonify(job_json(state))

@@ -12,6 +12,7 @@ import pytest
 
 from accounts import database
 from accounts.store import AccountStore
+from testing.fake_upstream import Answer
 from tests.real_server import call, get, post_json, serve
 
 SIGNIN = {"ARTPROXY_SIGNIN_PROVIDERS": "test",
@@ -82,3 +83,25 @@ def test_keys_sessions_and_accounts_end_on_every_instance_at_once(
     assert call("DELETE", f"{first}/account", headers)[0] == 204
     assert get(f"{second}/account", headers=headers)[0] == 401
     assert store.account(account_id) is None
+
+
+def test_rq_jobs_are_charged_when_created_and_settled_by_the_worker(
+        processes, tmp_path, postgres_server, redis_server, upstream):
+    from tests.helpers import until
+    from tests.jobs.test_jobs_served import job_in, start_job_worker
+
+    database_url = postgres_server.new_database(f"served_{secrets.token_hex(4)}")
+    settings = {**SIGNIN, "ARTPROXY_STORAGE": "redis", "ARTPROXY_REDIS_URL": redis_server.url,
+                "ARTPROXY_DATABASE_URL": database_url, "ARTPROXY_PROVIDER": "magicstudio",
+                "ARTPROXY_MAGICSTUDIO_URL": upstream.url, "ARTPROXY_SECRET_KEY": "shared"}
+    base_url = serve(processes, tmp_path / "server", workers=2, **settings)
+    start_job_worker(processes, tmp_path / "worker", **settings)
+    store, account_id, headers = account_with_key(database_url, credits=5)
+    made = post_json(f"{base_url}/jobs", {"prompt": "a fox"}, headers)[2]
+    assert until(lambda: job_in(base_url, made["id"], "done", "failed"))["status"] == "done"
+    upstream.default_answer = Answer(status=400, body=b"no")
+    failed = post_json(f"{base_url}/jobs", {"prompt": "a hen"}, headers)[2]
+    assert until(lambda: job_in(base_url, failed["id"], "done", "failed"))["status"] == "failed"
+    # One image made and kept in the history; the failed job's credit given back by the worker.
+    assert until(lambda: store.account(account_id).credits_spent == 1)
+    assert [item.prompt for item in store.history(account_id, 10)[0]] == ["a fox"]

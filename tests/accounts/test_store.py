@@ -133,3 +133,31 @@ def test_a_signin_state_is_taken_once_and_not_after_its_time(store, clock):
     store.keep_signin_state("_state_test_left", "{}", lifetime_seconds=600)
     clock.advance(601)
     assert store.purge_expired() == 1  # a sign-in never finished leaves nothing behind
+
+
+def test_a_job_lost_with_its_runner_is_paid_back_once(store, clock):
+    from accounts.charges import Charge
+
+    account, _ = store.sign_in("google", "sub-1", None, None)
+    assert store.spend(account.id, 1)
+    lost = store.hold_for_job(account.id, 1)
+    clock.advance(store.job_hold_seconds - 1)  # it might still be running
+    store.purge_expired()
+    assert store.account(account.id).credits_spent == 1
+    clock.advance(2)
+    store.purge_expired()
+    assert store.account(account.id).credits_spent == 0
+    # Its runner, come back from the dead, settles: nothing is paid back twice.
+    late = Charge(store, account.id)
+    late.taken, late.hold_id = 1, lost
+    late.settle()
+    assert store.account(account.id).credits_spent == 0
+    # A job that ends in time takes its hold, and the sweep finds nothing of it.
+    assert store.spend(account.id, 1)
+    ended = Charge(store, account.id)
+    ended.taken = 1
+    ended.hold_for_job()
+    ended.settle()  # it failed: paid back, by its runner
+    clock.advance(store.job_hold_seconds + 1)
+    store.purge_expired()
+    assert store.account(account.id).credits_spent == 0
