@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 
 from testing import free_port
 from tests.accounts.openid_provider import OpenIDProvider
-from tests.real_server import serve
+from tests.real_server import PROJECT_DIR, serve
 from tests.web.test_page import PROMPT, Visit
 
 SCREENSHOT_DIR = os.environ.get("ARTPROXY_SCREENSHOT_DIR")
@@ -60,8 +60,11 @@ def test_signing_in_from_the_page_and_using_the_account(browser, processes, imag
             keys = page.locator("#key-list li")
             expect(keys).to_have_count(1)
             expect(keys.first).to_contain_text("my script")
-            shot = Path(SCREENSHOT_DIR or tmp_path) / "page-account.png"
-            page.screenshot(path=str(shot), full_page=True)
+            folder = Path(SCREENSHOT_DIR) if SCREENSHOT_DIR else tmp_path
+            folder = folder if folder.is_absolute() else PROJECT_DIR / folder
+            folder.mkdir(parents=True, exist_ok=True)
+            account.screenshot(path=str(folder / "app-account.png"))
+            assert (folder / "app-account.png").stat().st_size > 10_000
             page.get_by_role("button", name="Revoke key my script").click()
             expect(keys).to_have_count(0)
 
