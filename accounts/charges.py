@@ -36,6 +36,7 @@ class Charge:
         # Settling is left to whoever finishes the work: a stream's drawing, a job's runner.
         self.settles_later = False
         self.hold_id: str | None = None  # what a job holds, for its runner to settle
+        self.partial_sent = False  # a stream showed an unfinished picture: one is paid for
         self._lock = threading.Lock()  # a stream's pictures are made on another greenlet
 
     def take(self, amount: int) -> None:
@@ -65,7 +66,7 @@ class Charge:
             if self.settled:
                 return
             self.settled = True
-            unused = self.taken - self.images_made
+            unused = self.taken - max(self.images_made, 1 if self.partial_sent else 0)
         if self.hold_id is not None and not self.store.release_hold(self.hold_id):
             return  # the sweep gave up on the job and paid it back already
         if unused > 0:

@@ -22,15 +22,22 @@ def spend(engine: Engine, account_id: int, amount: int = 1) -> bool:
 
 
 def refund(engine: Engine, account_id: int, amount: int = 1) -> None:
-    """Give back credits spent on something that then failed."""
+    """Give back credits spent on something that then failed; never more than were spent."""
     with engine.begin() as connection:
-        connection.execute(update(Account).where(Account.id == account_id)
+        connection.execute(update(Account).where(Account.id == account_id,
+                                                 Account.credits_spent >= amount)
                            .values(credits_spent=Account.credits_spent - amount))
 
 
+# The columns are 32-bit integers on PostgreSQL: no balance may grow past them.
+MOST_CREDITS = 2**31 - 1
+
+
 def grant(engine: Engine, account_id: int, amount: int) -> bool:
-    """Add earned credits; False if there is no such account."""
+    """Add earned credits; False if there is no such account, or the sum would pass
+    MOST_CREDITS."""
     with engine.begin() as connection:
-        added = connection.execute(update(Account).where(Account.id == account_id)
-                                   .values(credits_earned=Account.credits_earned + amount))
+        added = connection.execute(update(Account).where(
+            Account.id == account_id, Account.credits_earned <= MOST_CREDITS - amount)
+            .values(credits_earned=Account.credits_earned + amount))
         return added.rowcount == 1

@@ -247,7 +247,8 @@ class AccountStore:
             delete(JobHold).where(JobHold.created_at < now - self.job_hold_seconds)
             .returning(JobHold.account_id, JobHold.amount)).all()
         for hold in abandoned:
-            connection.execute(update(Account).where(Account.id == hold.account_id)
+            connection.execute(update(Account).where(Account.id == hold.account_id,
+                                                     Account.credits_spent >= hold.amount)
                                .values(credits_spent=Account.credits_spent - hold.amount))
         return len(abandoned)
 

@@ -182,8 +182,9 @@ class LocalJobQueue(JobQueue):
                                         + self.service.image_ttl_seconds, job["id"]))
         return job["id"], JobRequest.from_dict(json.loads(job["request"]))
 
-    def finish(self, job_id: str, outcome: dict[str, Any]) -> None:
-        """Record what this process's run of the job made; a job already failed stays failed."""
+    def finish(self, job_id: str, outcome: dict[str, Any]) -> bool:
+        """Record what this process's run of the job made, and say whether it was kept: a job
+        already failed (past its timeout, its runner taken for lost) stays failed."""
         now = self.clock()
         result = outcome.get("result")
         expires_at = result["expires_at"] if result else now + self.service.image_ttl_seconds
@@ -197,6 +198,7 @@ class LocalJobQueue(JobQueue):
         if not written and result:
             # Too late (ARTPROXY_JOB_TIMEOUT): nobody will be told about this image.
             self.service.store.delete(result["name"])
+        return bool(written)
 
     def counts(self) -> dict[str, int]:
         """Live jobs by status, for the metrics."""

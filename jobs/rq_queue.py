@@ -47,7 +47,7 @@ from jobs import (
     too_many_jobs,
 )
 from jobs.job_news import JobNews, Listener
-from jobs.task import make_image
+from jobs.task import make_image, settle_job
 from storage.redis_storage import RedisImageStore, storage_errors
 
 if TYPE_CHECKING:
@@ -295,4 +295,10 @@ def run(raw_request: dict[str, Any]) -> dict[str, Any]:
             job.meta["progress"] = progress.to_dict()
             job.save_meta()
 
-    return make_image(_worker_service, JobRequest.from_dict(raw_request), report)
+    request = JobRequest.from_dict(raw_request)
+    outcome = None
+    try:
+        outcome = make_image(_worker_service, request, report)
+        return outcome
+    finally:  # RQ keeps what run() returns; its timeout arrives here as an exception
+        settle_job(_worker_service, request, outcome)

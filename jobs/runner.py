@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from errors import ArtproxyError
 from jobs import JobRequest, error_record
-from jobs.task import make_image
+from jobs.task import make_image, settle_job
 from logs import Occasionally
 from service import ImageService
 
@@ -81,11 +81,13 @@ class Runner:
         except Exception:
             log.exception("job %s failed unexpectedly", job_id)
             outcome = {"error": error_record(ArtproxyError())}
+        kept = False
         try:
-            self.queue.finish(job_id, outcome)
+            kept = self.queue.finish(job_id, outcome)
         except Exception:
             # The record will be failed by the next reader once its timeout passes.
             log.exception("could not record the end of job %s", job_id)
+        settle_job(self.service, request, outcome if kept else None)
 
 
 def stop_all() -> None:

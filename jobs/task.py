@@ -1,20 +1,24 @@
 """What a job does, whichever runner runs it: the image ``GET /image`` would make, stored.
 
 A runner keeps the outcome as plain JSON. It holds no delete token or URL: those are made by
-whoever answers ``GET /jobs/<id>``, so a worker on another machine needs no secret.
+whoever answers ``GET /jobs/<id>``, so a worker on another machine needs no secret. Once the
+runner knows whether its outcome was kept, settle_job() pays for the job's account.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from accounts.charges import Charge
+from accounts.charges import chosen_options
 from errors import ArtproxyError
 from generator_client import UPSTREAM_PROGRESS, UpstreamProgress
 from jobs import JobRequest, error_record
 from logs import log_failure
 from service import ImageService
+
+log = logging.getLogger("artproxy")
 
 
 def make_image(service: ImageService, request: JobRequest,
@@ -23,22 +27,15 @@ def make_image(service: ImageService, request: JobRequest,
     ``report`` hears of the upstream's queue meanwhile, where it tells.
 
     Anything but an ArtproxyError is left to the runner: RQ's timeout, for one, arrives as an
-    exception, and must not be recorded as an ordinary failure. Either way the job's account,
-    which paid one credit when the job was created, gets it back unless the image was made."""
+    exception, and must not be recorded as an ordinary failure."""
     token = UPSTREAM_PROGRESS.set(report)
-    charge = paid_charge(service, request)
     try:
         rendered, stored = service.render_and_store(request.prompt, request.options)
-        if charge is not None:
-            charge.made(request.prompt, request.options, rendered.provider, stored.name,
-                        stored.expires_at)
     except ArtproxyError as error:
         log_failure(error, "job")
         return {"error": error_record(error)}
     finally:
         UPSTREAM_PROGRESS.reset(token)
-        if charge is not None:
-            charge.settle()
     return {"result": {
         "name": stored.name,
         "expires_at": stored.expires_at,
@@ -49,10 +46,26 @@ def make_image(service: ImageService, request: JobRequest,
     }}
 
 
-def paid_charge(service: ImageService, request: JobRequest) -> Charge | None:
-    """The credit the job's account paid when it was created, to settle at its end."""
-    if request.account_id is None or service.accounts is None:
-        return None
-    charge = Charge(service.accounts, request.account_id)
-    charge.taken, charge.hold_id = 1, request.hold_id
-    return charge
+def settle_job(service: ImageService, request: JobRequest,
+               kept: Mapping[str, Any] | None) -> None:
+    """The job's account, which paid one credit when the job was made, keeps the image in its
+    history if ``kept`` (the outcome its caller will be told) holds one, and gets the credit
+    back otherwise. Taking the job's hold first makes this happen once: not again after the
+    accounts' sweep gave up on the job, nor for an account deleted meanwhile."""
+    if request.hold_id is None or request.account_id is None:
+        return
+    accounts = service.accounts
+    if accounts is None:
+        log.warning("a job paid by an account ran where no accounts are configured: start "
+                    "`python main.py worker` with the server's ARTPROXY_SIGNIN_* and "
+                    "ARTPROXY_DATABASE_URL (its credit is given back by the sweep)")
+        return
+    if not accounts.release_hold(request.hold_id):
+        return
+    made = kept.get("result") if kept else None
+    if made:
+        accounts.record_generation(request.account_id, request.prompt,
+                                   chosen_options(request.options), made["provider"],
+                                   made["name"], made["expires_at"])
+    else:
+        accounts.refund(request.account_id, 1)

@@ -35,7 +35,9 @@ EXPOSED_HEADERS = ["Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining", 
 
 def init_app(app: Flask, counters: Storage | None) -> None:
     if app.config["AUTH_FAILURE_LIMIT"] and counters is not None:
-        app.extensions[FAILED_KEYS] = FailedKeys(counters, app.config["AUTH_FAILURE_LIMIT"])
+        app.extensions[FAILED_KEYS] = CountedAttempts(
+            counters, app.config["AUTH_FAILURE_LIMIT"], FAILED_KEYS,
+            "Too many wrong keys from this client; try again later")
     origins = app.config["CORS_ORIGINS"]
     if origins:
         # config.cors_origins() accepted only exact origins, which flask-cors compares literally.
@@ -127,7 +129,7 @@ def check_key(keys: tuple[str, ...], refusal: Unauthorized) -> None:
         # it), and it only asks what the real request may do; that one needs the key.
         return
     presented = presented_key()
-    guard: FailedKeys | None = current_app.extensions.get(FAILED_KEYS)
+    guard: CountedAttempts | None = current_app.extensions.get(FAILED_KEYS)
     client = get_remote_address()
     if guard is not None and presented:
         guard.refuse_if_over(client)
@@ -138,30 +140,32 @@ def check_key(keys: tuple[str, ...], refusal: Unauthorized) -> None:
     raise refusal
 
 
-class FailedKeys:
-    """Wrong keys each client presented, counted where every process (and, with Redis, every
-    instance) sees them. Without a limit, 3,000 guesses at /admin got 401s at ~4,000 a second."""
+class CountedAttempts:
+    """Attempts of one kind by each client, counted where every process (and, with Redis,
+    every instance) sees them: wrong keys (without a limit, 3,000 guesses at /admin got 401s at
+    ~4,000 a second), sign-ins started. Counters that cannot be reached count nothing."""
 
-    def __init__(self, counters: Storage, limit: str):
+    def __init__(self, counters: Storage, limit: str, scope: str, refusal: str):
         self.window = FixedWindowRateLimiter(counters)
         self.limit = parse(limit)
+        self.scope = scope
+        self.refusal = refusal
 
     def refuse_if_over(self, client: str) -> None:
         try:
-            over = not self.window.test(self.limit, FAILED_KEYS, client)
-            reset_at = self.window.get_window_stats(self.limit, FAILED_KEYS, client).reset_time
+            over = not self.window.test(self.limit, self.scope, client)
+            reset_at = self.window.get_window_stats(self.limit, self.scope, client).reset_time
         except Exception as error:  # counters unreachable: keys are still checked, one by one
-            counters_failed.warning("wrong keys are not being counted: %s", error)
+            counters_failed.warning("%s are not being counted: %s", self.scope, error)
             return
         if over:
-            raise RateLimited(max(1, math.ceil(reset_at - time.time())),
-                              "Too many wrong keys from this client; try again later")
+            raise RateLimited(max(1, math.ceil(reset_at - time.time())), self.refusal)
 
     def count(self, client: str) -> None:
         try:
-            self.window.hit(self.limit, FAILED_KEYS, client)
+            self.window.hit(self.limit, self.scope, client)
         except Exception as error:
-            counters_failed.warning("wrong keys are not being counted: %s", error)
+            counters_failed.warning("%s are not being counted: %s", self.scope, error)
 
 
 def presented_key() -> str:

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
@@ -24,7 +25,9 @@ from web.responses import no_store, service
 
 account = Blueprint("account", __name__, url_prefix="/account")
 LONGEST_LABEL = 100
+MOST_KEYS = 20
 HISTORY_PAGE, LONGEST_HISTORY_PAGE = 20, 100
+LARGEST_ID = 2**31 - 1  # ids are 32-bit integers on PostgreSQL
 
 
 def store() -> AccountStore:
@@ -57,10 +60,16 @@ def delete() -> ResponseReturnValue:
 @unlimited
 def create_key() -> ResponseReturnValue:
     account_id = required_account_id()
-    fields = (json_body() if request.is_json else None) or {}
-    label = fields.get("label", "") if isinstance(fields, dict) else None
-    if not isinstance(label, str) or len(label) > LONGEST_LABEL:
-        raise BadInput(f"label must be text of at most {LONGEST_LABEL} characters", "label")
+    fields = json_body() if request.is_json and request.content_length else {}
+    if not isinstance(fields, dict):
+        raise BadInput("The body must be a JSON object, such as {\"label\": \"my script\"}")
+    label = fields.get("label", "")
+    # Printable text only: no control characters, no lone surrogates (which no database stores).
+    if not isinstance(label, str) or len(label) > LONGEST_LABEL or not label.isprintable():
+        raise BadInput(f"label must be printable text of at most {LONGEST_LABEL} characters",
+                       "label")
+    if len(store().keys(account_id)) >= MOST_KEYS:
+        raise BadInput(f"An account holds at most {MOST_KEYS} keys: revoke one first", "label")
     made, key = store().create_key(account_id, label.strip())
     return no_store(jsonify({**key_json(made), "key": key})), 201
 
@@ -80,18 +89,19 @@ def history() -> Response:
     limit = whole_number("limit", HISTORY_PAGE, 1, LONGEST_HISTORY_PAGE)
     before = request.args.get("before")
     items, next_before = store().history(
-        account_id, limit, whole_number("before", 0, 1, 2**62) if before is not None else None)
+        account_id, limit, whole_number("before", 0, 1) if before is not None else None)
     now = service().clock()
     return no_store(jsonify(items=[history_json(item, now) for item in items],
                             next_before=next_before))
 
 
-def whole_number(name: str, default: int, least: int, most: int) -> int:
+def whole_number(name: str, default: int, least: int, most: int = LARGEST_ID) -> int:
     raw = request.args.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or not least <= int(raw) <= most:
-        raise BadInput(f"{name} must be a whole number from {least} to {most}; got {raw!r}",
+    # ASCII digits only: str.isdigit() takes "²", which int() refuses.
+    if not re.fullmatch(r"[0-9]{1,10}", raw) or not least <= int(raw) <= most:
+        raise BadInput(f"{name} must be a whole number from {least} to {most}; got {raw[:20]!r}",
                        name)
     return int(raw)
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 from flask import Blueprint, Response, abort, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
+from accounts.credits import MOST_CREDITS
 from accounts.store import AccountStore
 from clock import iso_time
 from errors import AccountNotFound, BadInput, ImageNotFound, Unauthorized
 from web.access import check_key
-from web.account import account_json, whole_number
+from web.account import LARGEST_ID, account_json, whole_number
 from web.bodies import json_body
 from web.identity import account_store
 from web.limits import unlimited
@@ -59,8 +60,6 @@ def delete_image(name: str) -> ResponseReturnValue:
     return "", 204
 
 
-LONGEST_GRANT = 10**9
-
 
 def accounts() -> AccountStore:
     found = account_store()
@@ -73,7 +72,7 @@ def accounts() -> AccountStore:
 @unlimited
 def list_accounts() -> Response:
     limit = whole_number("limit", 100, 1, 1000)
-    page = accounts().accounts(limit + 1, after=whole_number("after", 0, 0, 2**62))
+    page = accounts().accounts(limit + 1, after=whole_number("after", 0, 0))
     return no_store(jsonify(
         accounts=[account_json(found, accounts().keys(found.id)) for found in page[:limit]],
         next_after=page[limit - 1].id if len(page) > limit else None))
@@ -84,10 +83,12 @@ def list_accounts() -> Response:
 def grant_credits(account_id: int) -> Response:
     fields = json_body() if request.is_json else None
     add = fields.get("add") if isinstance(fields, dict) else None
-    if isinstance(add, bool) or not isinstance(add, int) or not 1 <= add <= LONGEST_GRANT:
-        raise BadInput(f"Send {{\"add\": N}}, N a whole number from 1 to {LONGEST_GRANT}", "add")
-    if not accounts().grant(account_id, add):
+    if isinstance(add, bool) or not isinstance(add, int) or not 1 <= add <= MOST_CREDITS:
+        raise BadInput(f"Send {{\"add\": N}}, N a whole number from 1 to {MOST_CREDITS}", "add")
+    if not 0 <= account_id <= LARGEST_ID or accounts().account(account_id) is None:
         raise AccountNotFound()
+    if not accounts().grant(account_id, add):
+        raise BadInput(f"An account holds at most {MOST_CREDITS} credits", "add")
     granted = accounts().account(account_id)
     if granted is None:  # deleted this moment
         raise AccountNotFound()

@@ -28,6 +28,7 @@ from errors import RateLimited
 from storage import LimitsStorage
 from web.access import presented_key
 from web.errors import render_error
+from web.identity import current_account_id
 
 log = logging.getLogger("artproxy")
 
@@ -89,7 +90,11 @@ def per_key_quota(view: View) -> View:
 
 
 def quota_key() -> str:
-    """The presented key, hashed: counters never hold a key itself."""
+    """Whose ARTPROXY_KEY_QUOTA a request spends: its account's (all its keys and its signed-in
+    browsers together), else the presented key's, hashed: counters never hold a key itself."""
+    account_id = current_account_id()
+    if account_id is not None:
+        return f"account-{account_id}"
     return "key-" + hashlib.sha256(presented_key().encode("utf-8")).hexdigest()[:32]
 
 

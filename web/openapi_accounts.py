@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from web.account import LONGEST_HISTORY_PAGE, LONGEST_LABEL
-from web.admin import LONGEST_GRANT
+from accounts.credits import MOST_CREDITS
+from web.account import LARGEST_ID, LONGEST_HISTORY_PAGE, LONGEST_LABEL
 
 SIGNED_IN: list[dict[str, list[str]]] = [{"bearer": []}, {"apiKey": []}, {"session": []}]
 ADMIN: list[dict[str, list[str]]] = [{"bearer": []}]
@@ -52,7 +52,8 @@ def account_paths(operation: Callable[..., dict], json_answer: Callable[[str], d
             parameters=[{"name": "limit", "in": "query", "schema": {
                 "type": "integer", "minimum": 1, "maximum": LONGEST_HISTORY_PAGE}},
                 {"name": "before", "in": "query", "description": "next_before of the page before",
-                 "schema": {"type": "integer", "minimum": 1}}], security=SIGNED_IN)},
+                 "schema": {"type": "integer", "minimum": 1, "maximum": LARGEST_ID}}],
+            security=SIGNED_IN)},
     }
     if admin:
         routes.update({
@@ -60,7 +61,8 @@ def account_paths(operation: Callable[..., dict], json_answer: Callable[[str], d
                 200: json_answer("AccountListing"), **errors(400, 401)},
                 parameters=[{"name": "limit", "in": "query", "schema": {
                     "type": "integer", "minimum": 1, "maximum": 1000}},
-                    {"name": "after", "in": "query", "schema": {"type": "integer", "minimum": 0}}],
+                    {"name": "after", "in": "query",
+                     "schema": {"type": "integer", "minimum": 0, "maximum": LARGEST_ID}}],
                 security=ADMIN)},
             "/admin/accounts/{account_id}/credits": {"post": operation(
                 "Give an account credits (admin key)", {
@@ -110,5 +112,5 @@ def account_schemas() -> dict[str, Any]:
                                "url": {"type": ["string", "null"]}}}},
             "next_before": {"type": ["integer", "null"]}}},
         "Grant": {"type": "object", "required": ["add"], "properties": {
-            "add": {"type": "integer", "minimum": 1, "maximum": LONGEST_GRANT}}},
+            "add": {"type": "integer", "minimum": 1, "maximum": MOST_CREDITS}}},
     }

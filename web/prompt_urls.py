@@ -81,18 +81,19 @@ def prompt_image(prompt: str) -> BaseResponse:
         if image is None:
             raise NotCached()
         return answer(image, hit=True)
-    charge = current_charge()
+    drawn: list[RenderedImage] = []
 
     def draw() -> RenderedImage:
-        rendered = service().render(prompt, cache.seeded(key, options))
-        made(charge, prompt, options, rendered)
-        return rendered
+        drawn.append(service().render(prompt, cache.seeded(key, options)))
+        return drawn[0]
 
     def spend() -> None:  # this request draws: its limit, and its account's credit
         spend_one_generation()
         take_one()
 
     fetched = cache.fetch(key, draw, spend)
+    if drawn and not fetched.hit:  # drawn here, and cached: the account's to pay for
+        made(current_charge(), prompt, options, drawn[0])
     return answer(fetched.image, fetched.hit)
 
 

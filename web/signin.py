@@ -21,11 +21,13 @@ import requests
 from authlib.integrations.base_client.errors import MismatchingStateError, OAuthError
 from authlib.integrations.flask_client import OAuth
 from flask import Blueprint, Flask, Response, abort, current_app, redirect, request, url_for
+from flask_limiter.util import get_remote_address
 from joserfc.errors import JoseError
 from werkzeug.wrappers import Response as BaseResponse
 
 from accounts.store import AccountStore
 from errors import SignInFailed, SignInUnavailable
+from web.access import CountedAttempts
 from web.identity import (
     SESSION_COOKIE,
     account_store,
@@ -38,6 +40,9 @@ from web.limits import unlimited
 signin = Blueprint("signin", __name__, url_prefix="/auth")
 OAUTH = "artproxy_oauth"
 SIGNIN_MINUTES = 10  # from leaving for the provider to coming back
+# Each start writes a row: plenty for people, too few to fill the table.
+STARTS = "artproxy_signin_starts"
+STARTS_PER_CLIENT = "30/minute"
 PROVIDER_TIMEOUT = (5, 20)  # connect, read: as every upstream call has one
 DAY_SECONDS = 86400
 
@@ -65,7 +70,8 @@ def init_app(app: Flask, store: AccountStore) -> None:
     # a key made from ARTPROXY_SECRET_KEY (the instance's own when it is empty), not with it.
     secret = app.extensions["artproxy"].secret_key
     app.secret_key = hmac.new(secret.encode(), b"signin cookie", hashlib.sha256).hexdigest()
-    app.config.update(SESSION_COOKIE_NAME="artproxy_signin", SESSION_COOKIE_SAMESITE="Lax")
+    app.config.update(SESSION_COOKIE_NAME="artproxy_signin", SESSION_COOKIE_SAMESITE="Lax",
+                      SESSION_COOKIE_SECURE=app.config["PUBLIC_URL"].startswith("https://"))
     oauth = OAuth(app, cache=SignInStates(store))
     for client in app.config["SIGNIN"].values():
         oauth.register(
@@ -74,6 +80,11 @@ def init_app(app: Flask, store: AccountStore) -> None:
             client_kwargs={"scope": "openid email profile", "code_challenge_method": "S256",
                            "default_timeout": PROVIDER_TIMEOUT})
     app.extensions[OAUTH] = oauth
+    counters = app.extensions["artproxy"].counters
+    if counters is not None:
+        app.extensions[STARTS] = CountedAttempts(
+            counters, STARTS_PER_CLIENT, STARTS,
+            "Too many sign-ins started from this address; try again in a minute")
 
 
 def provider_client(name: str) -> Any:  # Authlib's FlaskOAuth2App (Authlib has no types)
@@ -88,6 +99,10 @@ def provider_client(name: str) -> Any:  # Authlib's FlaskOAuth2App (Authlib has 
 @unlimited
 def login(name: str) -> BaseResponse:
     client = provider_client(name)
+    starts: CountedAttempts | None = current_app.extensions.get(STARTS)
+    if starts is not None:
+        starts.refuse_if_over(get_remote_address())
+        starts.count(get_remote_address())
     redirect_uri = url_for("signin.callback", name=name, _external=True)
     try:
         started = client.create_authorization_url(redirect_uri)
@@ -117,6 +132,9 @@ def callback(name: str) -> BaseResponse:
         raise SignInFailed("This sign-in is unknown, expired or already finished "
                            "(state); start it again") from error
     except OAuthError as error:
+        # Refused at the provider (?error=...): what the sign-in kept is not needed any more.
+        store().take_signin_state(f"_state_{name}_{state}")
+        store().take_signin_state(f"_ref_{state}")
         raise SignInFailed(f"The provider refused the sign-in: {error.error}"
                            + (f" ({error.description})" if error.description else "")) from error
     except JoseError as error:
@@ -131,6 +149,9 @@ def callback(name: str) -> BaseResponse:
     account, _ = store().sign_in(name, str(claims["sub"]), claims.get("email"),
                                  claims.get("name"), referral_code)
     lifetime = current_app.config["SESSION_DAYS"] * DAY_SECONDS
+    previous = request.cookies.get(SESSION_COOKIE)
+    if previous:  # this browser's earlier session (perhaps someone else's) ends here
+        store().end_session(previous)
     response = redirect("/app")
     set_session_cookie(response, store().start_session(account.id, lifetime), lifetime)
     return response

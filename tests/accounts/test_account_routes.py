@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from config import SignInClient
+from errors import StorageUnavailable
 from testing.fake_upstream import Answer
 from tests.helpers import error_of, until
 
@@ -236,3 +237,97 @@ def test_a_prompt_url_costs_a_credit_when_it_is_drawn_and_none_when_cached(accou
     assert credits(client, headers)["spent"] == 1
     history = client.get("/account/history", headers=headers).get_json()["items"]
     assert [(item["prompt"], item["options"]) for item in history] == [("a fox", {"seed": 4})]
+
+
+def test_a_job_that_overran_its_timeout_is_failed_and_paid_back(accounts_app, upstream, clock):
+    app = accounts_app(JOB_TIMEOUT=2.0)
+    client = app.test_client()
+    _, headers = new_account(app)
+    upstream.default_answer = Answer(delay=1.5)
+    job = client.post("/jobs", json={"prompt": "a hen"}, headers=headers).get_json()
+    until(lambda: client.get(job["status_url"]).get_json()["status"] == "running")
+    clock.advance(3)  # past the timeout while the upstream still draws
+    assert client.get(job["status_url"]).get_json()["error"]["code"] == "job_timeout"
+    # The runner finishes late: its image is thrown away, and so is the charge.
+    assert until(lambda: credits(client, headers)["spent"] == 0, seconds=10)
+    assert client.get("/account/history", headers=headers).get_json()["items"] == []
+
+
+def test_an_image_that_could_not_be_kept_costs_nothing(accounts_app, monkeypatch):
+    app = accounts_app()
+    client = app.test_client()
+    _, headers = new_account(app)
+    store = app.extensions["artproxy"].store
+    monkeypatch.setattr(store, "put_cached", lambda *a, **k: (_ for _ in ()).throw(
+        StorageUnavailable()))
+    assert client.get("/prompt/a%20fox", headers=headers).status_code == 503
+    kept = store.put
+    puts = []
+
+    def second_put_fails(*args, **kwargs):
+        puts.append(1)
+        if len(puts) == 2:
+            raise StorageUnavailable()
+        return kept(*args, **kwargs)
+
+    monkeypatch.setattr(store, "put", second_put_fails)
+    answer = client.post("/v1/images/generations", headers=headers,
+                         json={"prompt": "a fox", "n": 3, "response_format": "url"})
+    assert answer.status_code == 503
+    assert credits(client, headers)["spent"] == 0
+    assert client.get("/account/history", headers=headers).get_json()["items"] == []
+
+
+def test_a_key_quota_belongs_to_the_account_not_to_each_key(accounts_app):
+    app = accounts_app(PREMIUM_KEYS=("operator",), KEY_QUOTA="2/day")
+    client = app.test_client()
+    account_id, first = new_account(app, "ada")
+    _, second_key = app.extensions["artproxy_accounts"].create_key(account_id, "another")
+    second = {"Authorization": f"Bearer {second_key}"}
+    _, bob = new_account(app, "bob")
+    statuses = [client.get("/image?p=fox", headers=headers).status_code
+                for headers in (first, second, first, bob)]
+    assert statuses == [200, 200, 429, 200]
+
+
+@pytest.mark.parametrize("query", ["limit=%C2%B2", "before=%C2%B2", "limit=" + "9" * 5000,
+                                   "before=4611686018427387904", "before=0", "limit=-1"])
+def test_odd_history_pages_are_400s(accounts_app, query):
+    app = accounts_app()
+    _, headers = new_account(app)
+    answer = app.test_client().get(f"/account/history?{query}", headers=headers)
+    assert answer.status_code == 400 and error_of(answer)["code"] == "bad_input"
+
+
+@pytest.mark.parametrize("body", ['{"label": "\\ud800"}', '{"label": "a\\u0000b"}',
+                                  '{"label": 7}', "[]", "0", "null", '"label"'])
+def test_odd_key_labels_are_400s(accounts_app, body):
+    app = accounts_app()
+    _, headers = new_account(app)
+    answer = app.test_client().post("/account/keys", headers=headers, data=body,
+                                    content_type="application/json")
+    assert answer.status_code == 400
+
+
+def test_an_account_holds_at_most_twenty_keys(accounts_app):
+    app = accounts_app()
+    client = app.test_client()
+    _, headers = new_account(app)  # one key already
+    made = [client.post("/account/keys", json={}, headers=headers).status_code
+            for _ in range(20)]
+    assert made == [201] * 19 + [400]
+
+
+def test_odd_admin_input_is_a_4xx(accounts_app):
+    app = accounts_app(ADMIN_KEYS=("admin-key",))
+    client = app.test_client()
+    admin = {"Authorization": "Bearer admin-key"}
+    account_id, _ = new_account(app)
+    assert client.get("/admin/accounts?after=%C2%B2", headers=admin).status_code == 400
+    assert client.post("/admin/accounts/99999999999999999999/credits", json={"add": 1},
+                       headers=admin).status_code == 404
+    most = 2**31 - 1
+    assert client.post(f"/admin/accounts/{account_id}/credits", json={"add": most},
+                       headers=admin).status_code == 400  # 5 + that would not fit
+    assert client.post(f"/admin/accounts/{account_id}/credits", json={"add": most - 5},
+                       headers=admin).get_json()["credits"]["earned"] == most

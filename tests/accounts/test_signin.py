@@ -147,6 +147,33 @@ def test_a_sign_in_the_person_refused_at_the_provider_is_a_400(app):
     answer = client.get(f"/auth/test/callback?error=access_denied&state={state}")
     assert answer.status_code == 400 and "access_denied" in error_of(answer)["error"]
     assert session_cookie(answer) is None
+    assert signin_rows(app) == 0  # nothing of the sign-in is left behind
+
+
+def signin_rows(app) -> int:
+    from sqlalchemy import func, select
+
+    from accounts.models import SignInState
+
+    with app.extensions["artproxy_accounts"].engine.connect() as connection:
+        return connection.scalar(select(func.count()).select_from(SignInState))
+
+
+def test_signing_in_again_in_the_same_browser_ends_the_session_before(app):
+    client = app.test_client()
+    first = session_cookie(sign_in(client, "ada")).split(";")[0].split("=", 1)[1]
+    sign_in(client, "bob")
+    assert client.get("/account").get_json()["name"] == "Person bob"
+    kept_elsewhere = app.test_client()
+    kept_elsewhere.set_cookie("artproxy_session", first)
+    assert kept_elsewhere.get("/account").status_code == 401
+
+
+def test_one_address_may_start_only_so_many_sign_ins(app):
+    client = app.test_client()
+    statuses = [client.get("/auth/test/login").status_code for _ in range(31)]
+    assert statuses == [302] * 30 + [429]
+    assert signin_rows(app) == 30
 
 
 def test_a_provider_that_is_down_is_a_502_and_signs_no_one_in(app, provider, make_app):

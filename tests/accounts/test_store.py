@@ -161,3 +161,14 @@ def test_a_job_lost_with_its_runner_is_paid_back_once(store, clock):
     clock.advance(store.job_hold_seconds + 1)
     store.purge_expired()
     assert store.account(account.id).credits_spent == 0
+
+
+def test_a_stream_that_showed_a_partial_picture_pays_for_one(store):
+    from accounts.charges import Charge
+
+    account, _ = store.sign_in("google", "sub-1", None, None)
+    charge = Charge(store, account.id)
+    charge.take(2)
+    charge.partial_sent = True  # then the upstream failed, or the caller left
+    charge.settle()
+    assert store.account(account.id).credits_spent == 1

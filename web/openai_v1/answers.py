@@ -8,7 +8,6 @@ from typing import Any
 
 from flask import Response, current_app, request
 
-from accounts.charges import Charge
 from service import ImageService, RenderedImage
 from storage import StoredImage
 from web.charging import current_charge, made
@@ -19,9 +18,12 @@ from web.responses import no_store
 def images_answer(rendered: list[RenderedImage], asked: ImagesRequest, drawing: ImageService,
                   revised_prompt: bool = True) -> Response:
     data = []
+    # Every picture stored before any is paid for: an answer that fails half-way costs nothing.
+    pictures = [(picture, stored_if_asked(picture, asked, drawing)) for picture in rendered]
     charge = current_charge()
-    for picture in rendered:
-        stored = kept(picture, asked, drawing, charge)
+    for picture, stored in pictures:
+        made(charge, asked.prompt, asked.options, picture, stored)
+    for picture, stored in pictures:
         item = stored_data(stored, drawing, request.host_url) if stored else b64_data(picture)
         if revised_prompt:
             item["revised_prompt"] = picture.prompt
@@ -40,12 +42,10 @@ def described(picture: RenderedImage, asked: ImagesRequest) -> dict[str, str]:
             "background": "transparent" if asked.options.transparent else "opaque"}
 
 
-def kept(picture: RenderedImage, asked: ImagesRequest, drawing: ImageService,
-         charge: Charge | None) -> StoredImage | None:
-    """The picture stored if the caller wants a ``url``; either way, made for ``charge``."""
-    stored = drawing.keep(picture) if asked.response_format == "url" else None
-    made(charge, asked.prompt, asked.options, picture, stored)
-    return stored
+def stored_if_asked(picture: RenderedImage, asked: ImagesRequest,
+                    drawing: ImageService) -> StoredImage | None:
+    """The picture stored if the caller wants a ``url``."""
+    return drawing.keep(picture) if asked.response_format == "url" else None
 
 
 def b64_data(picture: RenderedImage) -> dict[str, Any]:

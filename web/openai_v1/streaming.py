@@ -31,8 +31,8 @@ from accounts.charges import Charge
 from errors import ArtproxyError
 from logs import log_failure
 from service import ImageService, PartialsWanted, RenderedImage
-from web.charging import current_charge
-from web.openai_v1.answers import b64_data, described, kept, stored_data
+from web.charging import current_charge, made
+from web.openai_v1.answers import b64_data, described, stored_data, stored_if_asked
 from web.openai_v1.errors import openai_error
 from web.openai_v1.fields import ImagesRequest
 from web.responses import service
@@ -126,9 +126,14 @@ class Events:
     def event(self, kind: str, picture: RenderedImage, **extra: Any) -> str:
         data = b64_data(picture)
         if kind == "completed":
-            stored = kept(picture, self.asked, self.drawing, self.charge)
+            stored = stored_if_asked(picture, self.asked, self.drawing)
+            made(self.charge, self.asked.prompt, self.asked.options, picture, stored)
             if stored is not None:
                 data.update(stored_data(stored, self.drawing, self.host_url))
+        elif self.charge is not None:
+            # A partial picture is the upstream's work, shown: it is paid for like a picture,
+            # even if the stream then fails or its caller leaves.
+            self.charge.partial_sent = True
         name = f"{self.prefix}.{kind}"
         return sse(name, {"type": name, **data, "created_at": int(self.drawing.clock()),
                           **described(picture, self.asked), **extra})
