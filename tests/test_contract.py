@@ -7,11 +7,16 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import time
 
 import pytest
 from openapi_spec_validator import validate
 
+from accounts import database
+from accounts.store import AccountStore
 from config import SignInClient
+from testing import free_port
+from tests.accounts.openid_provider import OpenIDProvider
 from tests.real_server import PROJECT_DIR, serve
 
 EXAMPLES_PER_OPERATION = 25
@@ -59,5 +64,28 @@ def test_schemathesis_finds_nothing(image_dir, processes, tmp_path, settings, he
          "--request-timeout", "30", "--generation-database", "none",
          "--report", "junit", "--report-junit-path", str(report), *headers],
         cwd=PROJECT_DIR, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
+    assert "passed" in run.stdout and " 0 operations" not in run.stdout
+
+
+def test_schemathesis_finds_nothing_in_the_accounts_routes(image_dir, processes, tmp_path):
+    """The accounts' routes, with a real OpenID provider to send sign-ins to, and one of an
+    account's keys for the calls that need one (Schemathesis may delete that account too)."""
+    port = free_port()
+    with OpenIDProvider([f"http://127.0.0.1:{port}/auth/test/callback"]) as provider:
+        base_url = serve(processes, image_dir, port=port, ARTPROXY_PROVIDER="offline",
+                         ARTPROXY_SIGNIN_PROVIDERS="test", **provider.settings("test"))
+        database_url = database.database_url({"DATABASE_URL": "",
+                                              "STATE_DIR": str(image_dir.parent / "state")})
+        store = AccountStore(database.connect(database_url), time.time, signup_credits=1000)
+        account, _ = store.sign_in("test", "schemathesis", None, None)
+        _, key = store.create_key(account.id, "schemathesis")
+        run = subprocess.run(
+            [sys.executable, "-m", "schemathesis.cli", "run", f"{base_url}/openapi.json",
+             "--include-path-regex", "^/(auth|account)", "--max-examples",
+             str(EXAMPLES_PER_OPERATION), "--seed", "20261130", "--no-color",
+             "--request-timeout", "30", "--generation-database", "none",
+             "-H", f"Authorization: Bearer {key}"],
+            cwd=PROJECT_DIR, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
     assert "passed" in run.stdout and " 0 operations" not in run.stdout

@@ -55,6 +55,8 @@ def account_paths(operation: Callable[..., dict], json_answer: Callable[[str], d
                  "schema": {"type": "integer", "minimum": 1, "maximum": LARGEST_ID}}],
             security=SIGNED_IN)},
     }
+    # A key needs no label: the body may be left out.
+    routes["/account/keys"]["post"]["requestBody"]["required"] = False
     if admin:
         routes.update({
             "/admin/accounts": {"get": operation("Every account (admin key)", {
