@@ -429,7 +429,8 @@ SERVER_SETTINGS: tuple[Setting, ...] = (
 
 
 def defaults() -> dict[str, Any]:
-    return {setting.name: setting.default for setting in SETTINGS}
+    # SIGNIN: each of SIGNIN_PROVIDERS with its ARTPROXY_SIGNIN_<NAME>_* (load() reads them).
+    return {**{setting.name: setting.default for setting in SETTINGS}, "SIGNIN": {}}
 
 
 def load(environ: Mapping[str, str]) -> dict[str, Any]:
