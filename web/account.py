@@ -15,11 +15,11 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from accounts.store import AccountStore, AccountView, GenerationView, KeyView
+from accounts.store import AccountView, GenerationView, KeyView
 from clock import iso_time
 from errors import BadInput, KeyNotFound
 from web.bodies import json_body
-from web.identity import account_store, clear_session_cookie, not_signed_in, required_account_id
+from web.identity import accounts, clear_session_cookie, not_signed_in, required_account_id
 from web.limits import unlimited
 from web.responses import no_store, service
 
@@ -30,27 +30,20 @@ HISTORY_PAGE, LONGEST_HISTORY_PAGE = 20, 100
 LARGEST_ID = 2**31 - 1  # ids are 32-bit integers on PostgreSQL
 
 
-def store() -> AccountStore:
-    found = account_store()
-    if found is None:
-        raise not_signed_in()  # no accounts here: nobody can be signed in
-    return found
-
-
 @account.get("")
 @unlimited
 def show() -> Response:
     account_id = required_account_id()
-    found = store().account(account_id)
+    found = accounts().account(account_id)
     if found is None:  # deleted meanwhile
         raise not_signed_in()
-    return no_store(jsonify(account_json(found, store().keys(account_id))))
+    return no_store(jsonify(account_json(found, accounts().keys(account_id))))
 
 
 @account.delete("")
 @unlimited
 def delete() -> ResponseReturnValue:
-    store().delete_account(required_account_id())
+    accounts().delete_account(required_account_id())
     response = current_app.response_class(status=204)
     clear_session_cookie(response)
     return response
@@ -68,16 +61,16 @@ def create_key() -> ResponseReturnValue:
     if not isinstance(label, str) or len(label) > LONGEST_LABEL or not label.isprintable():
         raise BadInput(f"label must be printable text of at most {LONGEST_LABEL} characters",
                        "label")
-    if len(store().keys(account_id)) >= MOST_KEYS:
+    if len(accounts().keys(account_id)) >= MOST_KEYS:
         raise BadInput(f"An account holds at most {MOST_KEYS} keys: revoke one first", "label")
-    made, key = store().create_key(account_id, label.strip())
+    made, key = accounts().create_key(account_id, label.strip())
     return no_store(jsonify({**key_json(made), "key": key})), 201
 
 
 @account.delete("/keys/<key_id>")
 @unlimited
 def revoke_key(key_id: str) -> ResponseReturnValue:
-    if not store().revoke_key(required_account_id(), key_id):
+    if not accounts().revoke_key(required_account_id(), key_id):
         raise KeyNotFound()
     return "", 204
 
@@ -88,7 +81,7 @@ def history() -> Response:
     account_id = required_account_id()
     limit = whole_number("limit", HISTORY_PAGE, 1, LONGEST_HISTORY_PAGE)
     before = request.args.get("before")
-    items, next_before = store().history(
+    items, next_before = accounts().history(
         account_id, limit, whole_number("before", 0, 1) if before is not None else None)
     now = service().clock()
     return no_store(jsonify(items=[history_json(item, now) for item in items],

@@ -10,13 +10,12 @@ from flask import Blueprint, Response, abort, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from accounts.credits import MOST_CREDITS
-from accounts.store import AccountStore
 from clock import iso_time
 from errors import AccountNotFound, BadInput, ImageNotFound, Unauthorized
 from web.access import check_key
 from web.account import LARGEST_ID, account_json, whole_number
 from web.bodies import json_body
-from web.identity import account_store
+from web.identity import accounts
 from web.limits import unlimited
 from web.responses import no_store, service
 
@@ -59,13 +58,6 @@ def delete_image(name: str) -> ResponseReturnValue:
         raise ImageNotFound()
     return "", 204
 
-
-
-def accounts() -> AccountStore:
-    found = account_store()
-    if found is None:
-        abort(404)  # no sign-in providers, no accounts
-    return found
 
 
 @admin.get("/accounts")

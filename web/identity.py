@@ -13,7 +13,7 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from flask import current_app, g, request
+from flask import abort, current_app, g, request
 from flask.typing import ResponseReturnValue
 from werkzeug.wrappers import Response as BaseResponse
 
@@ -34,6 +34,15 @@ def not_signed_in() -> Unauthorized:
 def account_store() -> AccountStore | None:
     """The accounts' store; None when no sign-in provider is configured (no accounts)."""
     return current_app.extensions.get(ACCOUNTS)
+
+
+def accounts() -> AccountStore:
+    """The accounts' store, for routes about accounts: 404 where there are none, as if the
+    route did not exist (/account and /auth are not even registered then; /admin's are)."""
+    found = account_store()
+    if found is None:
+        abort(404)
+    return found
 
 
 def current_account_id() -> int | None:

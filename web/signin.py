@@ -30,7 +30,7 @@ from errors import SignInFailed, SignInUnavailable
 from web.access import CountedAttempts
 from web.identity import (
     SESSION_COOKIE,
-    account_store,
+    accounts,
     clear_session_cookie,
     from_own_pages,
     set_session_cookie,
@@ -111,7 +111,7 @@ def login(name: str) -> BaseResponse:
     client.save_authorize_data(redirect_uri=redirect_uri, **started)
     referral_code = request.args.get("ref", "").strip()
     if referral_code:
-        store().keep_signin_state(f"_ref_{started['state']}", referral_code[:64],
+        accounts().keep_signin_state(f"_ref_{started['state']}", referral_code[:64],
                                   60 * SIGNIN_MINUTES)
     return redirect(started["url"])
 
@@ -133,8 +133,8 @@ def callback(name: str) -> BaseResponse:
                            "(state); start it again") from error
     except OAuthError as error:
         # Refused at the provider (?error=...): what the sign-in kept is not needed any more.
-        store().take_signin_state(f"_state_{name}_{state}")
-        store().take_signin_state(f"_ref_{state}")
+        accounts().take_signin_state(f"_state_{name}_{state}")
+        accounts().take_signin_state(f"_ref_{state}")
         raise SignInFailed(f"The provider refused the sign-in: {error.error}"
                            + (f" ({error.description})" if error.description else "")) from error
     except JoseError as error:
@@ -145,15 +145,15 @@ def callback(name: str) -> BaseResponse:
     claims = token.get("userinfo")
     if not claims or not claims.get("sub"):
         raise SignInFailed("The provider sent no ID token")
-    referral_code = store().take_signin_state(f"_ref_{state}") if state else None
-    account, _ = store().sign_in(name, str(claims["sub"]), claims.get("email"),
+    referral_code = accounts().take_signin_state(f"_ref_{state}") if state else None
+    account, _ = accounts().sign_in(name, str(claims["sub"]), claims.get("email"),
                                  claims.get("name"), referral_code)
     lifetime = current_app.config["SESSION_DAYS"] * DAY_SECONDS
     previous = request.cookies.get(SESSION_COOKIE)
     if previous:  # this browser's earlier session (perhaps someone else's) ends here
-        store().end_session(previous)
+        accounts().end_session(previous)
     response = redirect("/app")
-    set_session_cookie(response, store().start_session(account.id, lifetime), lifetime)
+    set_session_cookie(response, accounts().start_session(account.id, lifetime), lifetime)
     return response
 
 
@@ -162,15 +162,8 @@ def callback(name: str) -> BaseResponse:
 def signout() -> Response:
     token = request.cookies.get(SESSION_COOKIE)
     if token and from_own_pages():
-        store().end_session(token)
+        accounts().end_session(token)
     response = current_app.response_class(status=204)
     clear_session_cookie(response)
     return response
-
-
-def store() -> AccountStore:
-    found = account_store()
-    if found is None:
-        abort(404)
-    return found
 
