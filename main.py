@@ -35,7 +35,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("artproxy")
 # Ended jobs are never served past their time (every read checks it); the sweep only frees room.
 JOB_SWEEP_SECONDS = 30
-# Old history, ended sessions and abandoned sign-ins are never shown; the sweep frees the room.
+# Old history, ended sessions and abandoned sign-ins are never shown: the sweep frees the room,
+# and pays back the credits of jobs lost with their runners.
 ACCOUNTS_SWEEP_SECONDS = 600
 
 

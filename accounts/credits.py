@@ -5,7 +5,7 @@ of any instance."""
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, Update, update
 
 from accounts.models import Account
 
@@ -22,11 +22,16 @@ def spend(engine: Engine, account_id: int, amount: int = 1) -> bool:
 
 
 def refund(engine: Engine, account_id: int, amount: int = 1) -> None:
-    """Give back credits spent on something that then failed; never more than were spent."""
+    """Give back credits spent on something that then failed."""
     with engine.begin() as connection:
-        connection.execute(update(Account).where(Account.id == account_id,
-                                                 Account.credits_spent >= amount)
-                           .values(credits_spent=Account.credits_spent - amount))
+        connection.execute(refunded(account_id, amount))
+
+
+def refunded(account_id: int, amount: int) -> Update:
+    """The UPDATE that gives back ``amount`` credits, never more than were spent: for refund(),
+    and for a transaction that gives back more than one account's."""
+    return (update(Account).where(Account.id == account_id, Account.credits_spent >= amount)
+            .values(credits_spent=Account.credits_spent - amount))
 
 
 # The columns are 32-bit integers on PostgreSQL: no balance may grow past them.

@@ -247,9 +247,7 @@ class AccountStore:
             delete(JobHold).where(JobHold.created_at < now - self.job_hold_seconds)
             .returning(JobHold.account_id, JobHold.amount)).all()
         for hold in abandoned:
-            connection.execute(update(Account).where(Account.id == hold.account_id,
-                                                     Account.credits_spent >= hold.amount)
-                               .values(credits_spent=Account.credits_spent - hold.amount))
+            connection.execute(credits.refunded(hold.account_id, hold.amount))
         return len(abandoned)
 
     # Sign-ins under way
