@@ -8,6 +8,7 @@
     load_upstream                    a fast asyncio upstream for the benchmark (`python -m`)
     redis_server.RedisServer         a real redis-server on its own port, no persistence
     processes                        who started whom, read from /proc
+    child_server.ChildServer         a server in a child process: log file, ready, stopped
 """
 
 from __future__ import annotations

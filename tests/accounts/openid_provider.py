@@ -6,42 +6,30 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
-import tempfile
-import time
 from html import unescape
-from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
 import requests
 
 from testing import free_port
+from testing.child_server import ChildServer
 from tests.real_server import PROJECT_DIR
 
 PROVIDER_SCRIPT = PROJECT_DIR / "tests" / "node" / "oidc_provider.mjs"
 CLIENT_SECRET = "a-secret-of-the-tests-only"
 
 
-class OpenIDProvider:
+class OpenIDProvider(ChildServer):
     def __init__(self, redirect_uris: list[str], client_ids: tuple[str, ...] = ("artproxy",)):
         if not (PROVIDER_SCRIPT.parent / "node_modules" / "oidc-provider").is_dir():
             raise RuntimeError("oidc-provider is not installed; .ci/run runs npm ci in tests/node")
-        self.port = free_port()
-        self.issuer = f"http://127.0.0.1:{self.port}"
+        port = free_port()
+        self.issuer = f"http://127.0.0.1:{port}"
         clients = [{"client_id": client_id, "client_secret": CLIENT_SECRET,
                     "redirect_uris": redirect_uris} for client_id in client_ids]
-        # Its output goes to a file that nobody needs to keep reading.
-        self.log = tempfile.NamedTemporaryFile("w+", prefix="oidc-provider-", suffix=".log")
-        self.process = subprocess.Popen(
-            [shutil.which("node") or "node", str(PROVIDER_SCRIPT), str(self.port),
-             json.dumps(clients)], stdout=self.log, stderr=subprocess.STDOUT)
-        give_up = time.monotonic() + 20
-        while "ready" not in Path(self.log.name).read_text().split():
-            if self.process.poll() is not None or time.monotonic() > give_up:
-                self.stop()
-                raise RuntimeError("the OpenID provider did not start: "
-                                   + Path(self.log.name).read_text())
-            time.sleep(0.05)
+        super().__init__("oidc-provider", [shutil.which("node") or "node", str(PROVIDER_SCRIPT),
+                                           str(port), json.dumps(clients)],
+                         port, ready_path="/.well-known/openid-configuration")
 
     def settings(self, name: str = "test", client_id: str = "artproxy") -> dict[str, str]:
         """The ARTPROXY_SIGNIN_* variables that name this provider as ``name``."""
@@ -52,22 +40,6 @@ class OpenIDProvider:
     def forge_next_id_token(self, **claims: str) -> None:
         """The next ID token the provider sends has these claims instead (still signed)."""
         requests.post(f"{self.issuer}/test/forge", json=claims, timeout=5).raise_for_status()
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.log.close()
-
-    def __enter__(self) -> OpenIDProvider:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.stop()
 
 
 def sign_in_at_provider(browser: requests.Session, authorization_url: str, login: str) -> str:
