@@ -1,14 +1,22 @@
-"""OpenAI's images API (or any server that speaks it), through the official ``openai`` SDK.
+"""OpenAI's images API (or any server that speaks it).
 
 The model draws only a few sizes; the nearest in shape is asked for and the service crops and
 resizes to the exact size. Images come back as base64, never as a URL to fetch.
+
+A plain generation, the call nearly every request makes, is one JSON POST sent through
+urllib3's pool. Streams, edits and variations go through the official ``openai`` SDK, which
+knows their event and multipart shapes. Under bench/ target L the SDK's own work for a plain
+generation (httpx, building the request, pydantic models of the answer) was a third of a
+worker's CPU.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import json
 import platform
+import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -34,7 +42,14 @@ from generator_client import (
     UpstreamProvider,
     Varier,
 )
-from providers.http_upstream import retry_after_seconds, too_large_message
+from providers.http_upstream import (
+    UpstreamPool,
+    raise_for_status,
+    read_body,
+    retry_after_seconds,
+    timeouts,
+    too_large_message,
+)
 
 # The sizes each model family draws (OpenAI's API reference); others get the gpt-image sizes.
 SIZES = {
@@ -44,6 +59,8 @@ SIZES = {
 }
 STREAMING_MODELS = ("gpt-image", "chatgpt-image")
 MAX_PARTIAL_IMAGES = 3  # OpenAI's limit
+# Room in an answer for what surrounds the base64 (OpenAI's usage, a revised prompt).
+ANSWER_ENVELOPE_BYTES = 64 * 1024
 
 
 class OpenAIProvider(UpstreamProvider, Editor, Varier):
@@ -54,6 +71,12 @@ class OpenAIProvider(UpstreamProvider, Editor, Varier):
         self.model = model
         self.max_bytes = max_bytes
         self.base_url = base_url
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self.generations_url = base_url.rstrip("/") + "/images/generations"
+        self.connections = UpstreamPool(self.generations_url)
+        self.headers = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json",
+                        "Accept": "application/json", "User-Agent": "artproxy"}
         # No SDK retries: fallback and the breaker decide what happens after a failure.
         self.client = openai.OpenAI(
             api_key=api_key, base_url=base_url, max_retries=0,
@@ -74,7 +97,30 @@ class OpenAIProvider(UpstreamProvider, Editor, Varier):
                    config["MAX_UPSTREAM_BYTES"])
 
     def generate(self, prompt: str, options: ImageOptions) -> GeneratedImage:
-        return self._drawn(self.client.images.generate, self._arguments(prompt, options.size))
+        arguments = self._arguments(prompt, options.size)
+        if self._streams():
+            return self._drawn(self.client.images.generate, arguments)
+        return GeneratedImage(data=self.decoded(self._posted(arguments)), provider=self.name)
+
+    def _posted(self, arguments: dict[str, Any]) -> str | None:
+        """The base64 of the picture ``arguments`` ask for, from one POST with one deadline for
+        the whole call; failures map as every HTTP provider's do."""
+        deadline = time.monotonic() + self.read_timeout
+        base64_bytes = (self.max_bytes + 2) // 3 * 4
+        with self.connections.request(
+                "POST", self.generations_url, body=json.dumps(arguments).encode(),
+                headers=self.headers, timeout=timeouts(self.connect_timeout, deadline)) as answer:
+            raise_for_status(answer)
+            body = read_body(answer, deadline, base64_bytes + ANSWER_ENVELOPE_BYTES)
+        try:
+            return first_of(json.loads(body))
+        except (ValueError, TypeError, LookupError) as error:
+            raise BadUpstreamImage(NOT_OPENAI_SHAPE) from error
+
+    def _streams(self) -> bool:
+        """True when someone wants the partial pictures on the way and the model streams
+        (gpt-image models do, dall-e ones do not)."""
+        return PARTIAL_IMAGES.get() is not None and self.model.startswith(STREAMING_MODELS)
 
     def edit(self, prompt: str, image_png: bytes, mask_png: bytes,
              options: ImageOptions) -> GeneratedImage:
@@ -85,10 +131,9 @@ class OpenAIProvider(UpstreamProvider, Editor, Varier):
         return self._drawn(self.client.images.edit, arguments)
 
     def _drawn(self, method: Callable[..., Any], arguments: dict[str, Any]) -> GeneratedImage:
-        """The picture, asked for as a stream when someone wants the partial ones on the way
-        and the model streams (gpt-image models do, dall-e ones do not)."""
+        """The picture, through the SDK, asked for as a stream when ``_streams()``."""
         partials = PARTIAL_IMAGES.get()
-        if partials is None or not self.model.startswith(STREAMING_MODELS):
+        if partials is None or not self._streams():
             return self._call(lambda: first_image(method(**arguments)))
         arguments.update(stream=True, partial_images=min(partials.wanted, MAX_PARTIAL_IMAGES))
         return self._call(lambda: self.streamed(method(**arguments), partials))
@@ -178,7 +223,26 @@ class OpenAIProvider(UpstreamProvider, Editor, Varier):
             raise BadUpstreamImage("The image generator's base64 is not valid") from error
 
 
+NOT_OPENAI_SHAPE = "The image generator did not answer in OpenAI's shape"
+
+
 def first_image(result: ImagesResponse) -> str | None:
     if not isinstance(result, ImagesResponse):  # the SDK hands over a body that is not JSON as text
-        raise BadUpstreamImage("The image generator did not answer in OpenAI's shape")
+        raise BadUpstreamImage(NOT_OPENAI_SHAPE)
     return result.data[0].b64_json if result.data else None
+
+
+def first_of(answer: Any) -> str | None:
+    """The first picture's base64 in an answer's parsed JSON, None when it holds none;
+    TypeError or LookupError when the JSON is not in OpenAI's shape."""
+    pictures = answer["data"]
+    if not isinstance(pictures, list):
+        raise TypeError("data is not a list")
+    if not pictures:
+        return None
+    if not isinstance(pictures[0], dict):
+        raise TypeError("a picture is not an object")
+    encoded = pictures[0].get("b64_json")
+    if encoded is not None and not isinstance(encoded, str):
+        raise TypeError("b64_json is not a string")
+    return encoded

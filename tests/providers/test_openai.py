@@ -1,9 +1,11 @@
-"""The openai provider, through the official SDK, against a real local server playing OpenAI."""
+"""The openai provider against a real local server playing OpenAI: plain generations through
+urllib3, streams and edits through the official SDK."""
 
 from __future__ import annotations
 
 import base64
 import json
+import socket
 import subprocess
 
 import pytest
@@ -59,6 +61,11 @@ def test_older_models_are_asked_for_base64_explicitly(openai_app, upstream):
             headers={"Content-Type": "application/json"}), 502),
     (Answer(body=b'{"data": []}', headers={"Content-Type": "application/json"}), 502),
     (Answer(body=b'{"data": [{"b64_json": "@@@"}]}', headers={"Content-Type": "application/json"}), 502),
+    (Answer(body=b"<html>a login page</html>", headers={"Content-Type": "text/html"}), 502),
+    (Answer(body=b'{"data": {"b64_json": "iVBO"}}', headers={"Content-Type": "application/json"}), 502),
+    (Answer(body=b'{"data": ["iVBO"]}', headers={"Content-Type": "application/json"}), 502),
+    (Answer(body=b'{"data": [{"b64_json": 7}]}', headers={"Content-Type": "application/json"}), 502),
+    (Answer(body=b'[1, 2]', headers={"Content-Type": "application/json"}), 502),
     (Answer(delay=2), 504),
 ])
 def test_failures_map_as_for_every_provider(openai_app, upstream, answer, status):
@@ -69,6 +76,36 @@ def test_failures_map_as_for_every_provider(openai_app, upstream, answer, status
     if status == 503:
         assert response.headers["Retry-After"] == "12"
     assert len(upstream.received) == 1  # the SDK's own retries are off
+
+
+def test_calls_reuse_one_upstream_connection_and_an_unread_error_is_dropped(openai_app,
+                                                                             upstream):
+    client = openai_app().test_client()
+    upstream.will_answer(openai_answer(png_bytes()), openai_answer(png_bytes()),
+                         Answer(status=500, body=b"x" * 200_000), openai_answer(png_bytes()))
+    statuses = [client.get(f"/generate?p=harbour {number}").status_code for number in range(4)]
+    assert statuses == [200, 200, 502, 200]
+    peers = [request.peer for request in upstream.received]
+    assert peers[0] == peers[1] == peers[2] != peers[3]
+
+
+def test_an_answer_past_the_byte_limit_is_502_however_it_is_sent(openai_app, upstream):
+    picture = png_bytes(size=(300, 300))
+    client = openai_app(MAX_UPSTREAM_BYTES=len(picture) - 1).test_client()
+    answer = openai_answer(picture)
+    upstream.will_answer(answer, Answer(body=answer.body + b" " * 70_000, headers=answer.headers))
+    assert client.get("/generate?p=x").status_code == 502  # its base64 is too long
+    assert client.get("/generate?p=y").status_code == 502  # the body as a whole is
+
+
+def test_an_upstream_that_refuses_connections_is_502(openai_app):
+    with socket.socket() as placeholder:
+        placeholder.bind(("127.0.0.1", 0))
+        closed_port = placeholder.getsockname()[1]
+    client = openai_app(OPENAI_BASE_URL=f"http://127.0.0.1:{closed_port}/v1").test_client()
+    response = client.get("/generate?p=x")
+    assert response.status_code == 502
+    assert response.get_json()["code"] == "upstream_unreachable"
 
 
 @pytest.mark.parametrize("command", COMMANDS.values(), ids=COMMANDS.keys())
@@ -101,21 +138,29 @@ def test_an_edit_through_artproxy_is_an_edit_call_upstream(openai_app, upstream)
 
 
 def test_a_cold_burst_forks_nothing_and_every_answer_arrives(upstream, image_dir, processes):
-    """The SDK's first calls describe the platform, and Python asks `uname -p` for it: a burst
-    of first calls forked a worker once per call, and each fork used to start an expiry
-    sweeper in the child, whose start let the parent's request greenlets run there (EOFs)."""
+    """The SDK's first calls (streams here) describe the platform, and Python asks `uname -p`
+    for it: a burst of first calls forked a worker once per call, and each fork used to start an
+    expiry sweeper in the child, whose start let the parent's request greenlets run there."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from tests.real_server import post_json, serve
+    from tests.real_server import call, serve
 
-    upstream.default_answer = openai_answer(png_bytes(size=(64, 64)))
+    completed = {"type": "image_generation.completed",
+                 "b64_json": base64.b64encode(png_bytes(size=(64, 64))).decode()}
+    upstream.default_answer = Answer(
+        body=f"event: {completed['type']}\ndata: {json.dumps(completed)}\n\n".encode(),
+        headers={"Content-Type": "text/event-stream"})
     base_url = serve(processes, image_dir, workers=2, ARTPROXY_PROVIDER="openai",
                      ARTPROXY_OPENAI_API_KEY="sk-test-secret",
                      ARTPROXY_OPENAI_BASE_URL=upstream.url.rsplit("/", 2)[0] + "/v1")
 
     def one(number: int) -> int:
-        return post_json(f"{base_url}/v1/images/generations",
-                         {"prompt": f"a fox {number}", "size": "1024x1024"})[0]
+        status, _, body = call("POST", f"{base_url}/v1/images/generations",
+                               {"Content-Type": "application/json"},
+                               json.dumps({"prompt": f"a fox {number}", "size": "1024x1024",
+                                           "stream": True, "partial_images": 1}).encode())
+        assert b"image_generation.completed" in body
+        return status
 
     with ThreadPoolExecutor(max_workers=60) as pool:
         statuses = list(pool.map(one, range(60)))
