@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import struct
+import zlib
 
 import pytest
 from PIL import Image
@@ -57,6 +59,51 @@ def test_pixel_limit_is_checked_before_decoding():
     with pytest.raises(BadUpstreamImage, match="64x64"):
         imaging.open_checked(png_bytes(size=(64, 64)), max_pixels=64 * 64 - 1)
     assert imaging.open_checked(png_bytes(size=(64, 64)), max_pixels=64 * 64).size == (64, 64)
+
+
+def png_of(width: int, height: int, rows: bytes, colour_type: int = 2,
+           interlaced: bool = False, pixel_data: bytes | None = None) -> bytes:
+    """A PNG with right checksums around whatever rows (or compressed pixel data) it is given."""
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, colour_type, 0, 0, int(interlaced))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+            + chunk(b"IDAT", zlib.compress(rows) if pixel_data is None else pixel_data)
+            + chunk(b"IEND", b""))
+
+
+@pytest.mark.parametrize("mode", ["1", "L", "LA", "P", "RGB", "RGBA", "I;16"])
+@pytest.mark.parametrize("size", [(1, 1), (7, 3), (33, 17)])
+def test_a_whole_png_is_known_complete_without_decoding_and_decodes_the_same(mode, size):
+    image = grainy_photo("RGB", size).convert(mode) if mode != "I;16" else Image.new(mode, size, 300)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    assert imaging.checks.png_rows_complete(buffer.getvalue()) is True
+    assert same_pixels(imaging.open_checked(buffer.getvalue(), max_pixels=10**6), image)
+
+
+ROW = b"\x00" + b"\x10\x20\x30" * 4  # one unfiltered row of 4 RGB pixels
+
+
+@pytest.mark.parametrize("data", [
+    png_of(4, 3, ROW * 2),  # a row short
+    png_of(4, 3, ROW * 4),  # a row too many
+    png_of(4, 3, ROW * 2 + b"\x05" + ROW[1:]),  # a filter PNG does not have
+    png_of(4, 3, b"", pixel_data=zlib.compress(ROW * 3)[:-6]),  # the stream cut off
+    png_of(4, 3, b"", pixel_data=b"\x78\x9c" + bytes(range(60))),  # not deflate at all
+], ids=["short", "long", "filter", "cut", "garbage"])
+def test_a_png_with_whole_chunks_but_broken_pixels_is_refused(data):
+    assert imaging.checks.png_rows_complete(data) is False
+    with pytest.raises(BadUpstreamImage):
+        imaging.open_checked(data, max_pixels=10**6)
+
+
+def test_an_interlaced_png_is_decoded_to_be_checked():
+    # Adam7 for 1x1: the single pixel is the whole of the first pass.
+    interlaced = png_of(1, 1, b"\x00\x10\x20\x30", interlaced=True)
+    assert imaging.checks.png_rows_complete(interlaced) is None
+    assert imaging.open_checked(interlaced, max_pixels=10).getpixel((0, 0)) == (16, 32, 48)
 
 
 def grainy_photo(mode: str, size: tuple[int, int] = (97, 61)) -> Image.Image:
