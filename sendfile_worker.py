@@ -76,7 +76,8 @@ def readable_now(sock: socket.socket | None) -> bool:
     httpcore (under the openai SDK) asks this of every idle connection in its pool on every
     request, with select.poll(0), which gevent replaces with a poll through its hub. With 200
     pooled connections that was 16% of a worker's CPU and cut /v1's rate at 200 clients by a
-    third (bench/ target L). A zero timeout never blocks, so the system's poll is safe here.
+    third (bench/ target L, when every /v1 call went through the SDK; streams, edits and
+    variations still do). A zero timeout never blocks, so the system's poll is safe here.
     """
     if sock is None or sock.fileno() < 0:
         return True  # as httpcore's: a socket that is gone reads its end at once
