@@ -10,7 +10,8 @@ the same transaction as the image with the same expiry; ``<prefix>prompt-entries
 each entry by its deadline, so counting them needs no scan of the keyspace.
 
 Pictures read lately are kept in each process's memory (storage/hot_images.py,
-ARTPROXY_REDIS_HOT_IMAGES_MB), checked against Redis with an EXISTS before each answer.
+ARTPROXY_REDIS_HOT_IMAGES_MB), checked against Redis with an EXISTS before each answer
+(the EXISTS of requests that arrive together go in one round trip: storage/batched_exists.py).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from storage import (
     new_name,
     parse_name,
 )
+from storage.batched_exists import BatchedExists
 from storage.hot_images import HotImages
 
 log = logging.getLogger("artproxy")
@@ -69,6 +71,7 @@ class RedisImageStore:
         self.clock = clock
         self.url = url
         self.hot = HotImages(hot_bytes)
+        self.exists = BatchedExists(client)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], clock: Clock) -> RedisImageStore:
@@ -127,7 +130,7 @@ class RedisImageStore:
             return None
         if self.hot.get(name) is not None:
             with storage_errors():
-                still_there = self.client.exists(self.key_for(name))
+                still_there = self.exists(self.key_for(name))
             if not still_there:
                 self.hot.discard(name)  # deleted, by this instance or another
                 return None
