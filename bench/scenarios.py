@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -309,27 +310,38 @@ def expiry(tiny_png: Path, setup: ServerSetup = PRODUCTION, images: int = 10_000
     ]
 
 
-def storage_compare(big_png: Path, setup: ServerSetup = PRODUCTION) -> list[Row]:
-    """Redis storage against the local folder: storing and serving a ~1 MB PNG."""
-    rates: dict[str, tuple[float, float]] = {}
+def storage_compare(big_png: Path, setup: ServerSetup = PRODUCTION,
+                    rounds: int = 3) -> list[Row]:
+    """Redis storage against the local folder: storing and serving a ~1 MB PNG.
+
+    Both instances run side by side; serving is loaded in turns, several rounds, and the
+    medians compared, as target 3 does: one wrk run each, one after the other, gave 62% to
+    89% in runs of the same code.
+    """
+    stores: dict[str, float] = {}
+    image_urls: dict[str, str] = {}
     with start_upstream(big_png) as upstream, start_redis() as redis_server, \
-            tempfile.TemporaryDirectory() as image_dir:
-        for storage in ("file", "redis"):
-            with start_artproxy(setup, upstream, Path(image_dir), STORAGE=storage,
-                                REDIS_URL=f"redis://127.0.0.1:{redis_server.port}/0") as artproxy:
-                stores = hey(artproxy.url + "/image?p=bench", 40 * CORES * 4, CORES * 4)
-                _require_all_ok(stores, f"/image with {storage} storage")
-                with urllib.request.urlopen(artproxy.url + "/image?p=bench", timeout=30) as answer:
-                    image_url = artproxy.url + json.load(answer)["url"]
-                wrk(image_url, seconds=2)
-                rates[storage] = (stores.rate, wrk(image_url))
+            tempfile.TemporaryDirectory() as file_dir, tempfile.TemporaryDirectory() as redis_dir, \
+            contextlib.ExitStack() as servers:
+        for storage, image_dir in (("file", file_dir), ("redis", redis_dir)):
+            artproxy = servers.enter_context(start_artproxy(
+                setup, upstream, Path(image_dir), STORAGE=storage,
+                REDIS_URL=f"redis://127.0.0.1:{redis_server.port}/0"))
+            batch = hey(artproxy.url + "/image?p=bench", 40 * CORES * 4, CORES * 4)
+            _require_all_ok(batch, f"/image with {storage} storage")
+            stores[storage] = batch.rate
+            with urllib.request.urlopen(artproxy.url + "/image?p=bench", timeout=30) as answer:
+                image_urls[storage] = artproxy.url + json.load(answer)["url"]
+        redis_serves, file_serves = medians_in_turns(image_urls["redis"], image_urls["file"],
+                                                     rounds)
     size = big_png.stat().st_size / 1e6
-    (file_stores, file_serves), (redis_stores, redis_serves) = rates["file"], rates["redis"]
     return [
-        Row("R", f"/image req/s, {size:.2f} MB PNG stored, Redis", f"{redis_stores:.0f}",
-            f"folder {file_stores:.0f}", f"{redis_stores / file_stores:.0%}", "report", None),
-        Row("R", f"/images/<name> req/s, {size:.2f} MB PNG, Redis", f"{redis_serves:.0f}",
-            f"folder {file_serves:.0f}", f"{redis_serves / file_serves:.0%}", "report", None),
+        Row("R", f"/image req/s, {size:.2f} MB PNG stored, Redis", f"{stores['redis']:.0f}",
+            f"folder {stores['file']:.0f}", f"{stores['redis'] / stores['file']:.0%}", "report",
+            None),
+        Row("R", f"/images/<name> req/s, {size:.2f} MB PNG, Redis (median of {rounds})",
+            f"{redis_serves:.0f}", f"folder {file_serves:.0f}",
+            f"{redis_serves / file_serves:.0%}", ">= 80%", redis_serves / file_serves >= 0.8),
     ]
 
 
