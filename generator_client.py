@@ -48,6 +48,11 @@ class ImageOptions:
     def size(self) -> tuple[int, int] | None:
         return (self.width, self.height) if self.width and self.height else None
 
+    def leave_unchanged(self, drawn_size: tuple[int, int]) -> bool:
+        """True when nothing is asked of an upstream's PNG of ``drawn_size``: its own size,
+        or the size asked when the upstream drew exactly that, kept opaque, as a PNG."""
+        return self.size in (None, drawn_size) and not self.transparent and self.format == "png"
+
 
 @dataclass(frozen=True)
 class GeneratedImage:

@@ -167,7 +167,7 @@ class ImageService:
     def finished(self, generated: GeneratedImage, options: ImageOptions) -> RenderedImage:
         """The upstream's picture as asked."""
         image = generated.image or open_checked(generated.data, self.max_image_pixels)
-        if passed_on(options, image):
+        if options.leave_unchanged(image.size):
             # Nothing to change: a well-formed PNG goes out byte for byte, with no re-encoding.
             return RenderedImage(png_from_upstream(generated.data, image), PNG, image.width,
                                  image.height, generated.provider)
@@ -352,13 +352,6 @@ def heavy(image: Image.Image, options: ImageOptions) -> bool:
     elif options.format != PNG.name:
         pixels *= 4
     return pixels > INLINE_PIXELS
-
-
-def passed_on(options: ImageOptions, image: Image.Image) -> bool:
-    """True when nothing is asked of the upstream's picture: a PNG at its own size, or at the
-    size asked when the upstream drew exactly that."""
-    return (options.size in (None, image.size) and not options.transparent
-            and options.format == PNG.name)
 
 
 def openai_edit_inputs(original: Image.Image, region: Image.Image) -> tuple[bytes, bytes]:

@@ -6,6 +6,7 @@ import io
 import struct
 import warnings
 import zlib
+from collections.abc import Callable
 
 from PIL import Image
 
@@ -13,16 +14,19 @@ from errors import BadUpstreamImage
 from imaging.png import PNG_SIGNATURE, to_png
 
 
-def open_checked(data: bytes, max_pixels: int) -> Image.Image:
+def open_checked(data: bytes, max_pixels: int,
+                 passed_on: Callable[[Image.Image], bool] | None = None) -> Image.Image:
     """``data`` as an image known to be complete, or BadUpstreamImage.
 
     The size is checked from the header before any pixel is decoded, so a small file that
     claims a huge canvas (a decompression bomb) costs nothing. Decoding in full here catches
     truncated bodies, which Pillow would otherwise only notice when the pixels are first used.
-    A PNG needs less: when its chunks are whole and its pixel data inflates to exactly its
-    rows (``png_rows_complete``), its pixels are left to be decoded when first used, and a PNG
-    passed on unchanged never is (under bench/ target L, decoding was a quarter of a worker's
-    CPU for a /v1 generation). Such a PNG missing rows is refused, which Pillow lets pass.
+
+    A PNG that ``passed_on(image)`` says goes out byte for byte needs less: when its chunks are
+    whole and its pixel data inflates to exactly its rows (``png_rows_complete``), it is known
+    complete and its pixels are never decoded (under bench/ target L, decoding was a quarter of
+    a worker's CPU for a /v1 generation); one missing rows is refused, which Pillow lets pass.
+    Any other picture is decoded here, so what uses its pixels later cannot meet a broken one.
     """
     if not data:
         raise BadUpstreamImage("The image generator returned an empty answer")
@@ -36,7 +40,8 @@ def open_checked(data: bytes, max_pixels: int) -> Image.Image:
                     f"The image generator returned a {width}x{height} image, "
                     f"larger than the {max_pixels}-pixel limit"
                 )
-            complete = png_rows_complete(data) if image.format == "PNG" else None
+            unchanged = image.format == "PNG" and passed_on is not None and passed_on(image)
+            complete = png_rows_complete(data) if unchanged else None
             if complete is False:
                 raise BadUpstreamImage(NOT_COMPLETE)
             if complete is None:
@@ -109,12 +114,22 @@ NO_FILTER, LAST_FILTER = 0, 4  # PNG's row filters: none, sub, up, average, Paet
 
 
 def png_rows_complete(data: bytes) -> bool | None:
-    """Whether ``data``, a well-formed and non-interlaced PNG, inflates to exactly the rows its
-    header declares, each starting with a known filter: what decoding it would find wrong,
-    without unfiltering a row. None when only decoding can tell (its chunks are not whole,
-    or it is interlaced)."""
+    """Whether ``data``, a plain PNG, inflates to exactly the rows its header declares, each
+    starting with a known filter: what decoding it would find wrong, without unfiltering a row.
+
+    Plain: chunks whole, one IHDR first, no animation, not interlaced, and its IDAT chunks in
+    one run with only IEND after them. Pillow reads the chunks before the pixels when it opens
+    a PNG, but those between or after IDATs only when it decodes, and fails on some of them
+    (a short tRNS or pHYs after the pixels, an IDAT run split by a text chunk). None when only
+    decoding can tell, for anything but a plain PNG."""
     chunks = png_chunks(data)
     if not chunks or chunks[0][0] != b"IHDR" or len(chunks[0][1]) != 13:
+        return None
+    kinds = [kind for kind, _ in chunks]
+    first_pixels = kinds.index(b"IDAT") if b"IDAT" in kinds else len(kinds)
+    before, after = kinds[1:first_pixels], kinds[first_pixels:]
+    if (b"IHDR" in before or b"acTL" in before or b"fcTL" in before
+            or after != [b"IDAT"] * (len(after) - 1) + [b"IEND"]):
         return None
     width, height, depth, colour, _, _, interlaced = struct.unpack(">IIBBBBB", chunks[0][1])
     if interlaced or colour not in CHANNELS:

@@ -20,7 +20,10 @@ class CheckedImages(Provider):
     def generate(self, prompt: str, options: ImageOptions) -> GeneratedImage:
         generated = self.provider.generate(prompt, options)
         def decoded() -> Image.Image:
-            return open_checked(generated.data, self.max_pixels)  # BadUpstreamImage if not
+            # BadUpstreamImage if not complete; a PNG that goes out as it came need not be
+            # decoded to know it is (imaging/checks.py).
+            return open_checked(generated.data, self.max_pixels,
+                                passed_on=lambda image: options.leave_unchanged(image.size))
 
         # A large picture is decoded off the gevent loop (os_threads.py).
         heavy = declared_pixels(generated.data) > INLINE_PIXELS

@@ -61,26 +61,44 @@ def test_pixel_limit_is_checked_before_decoding():
     assert imaging.open_checked(png_bytes(size=(64, 64)), max_pixels=64 * 64).size == (64, 64)
 
 
-def png_of(width: int, height: int, rows: bytes, colour_type: int = 2,
-           interlaced: bool = False, pixel_data: bytes | None = None) -> bytes:
-    """A PNG with right checksums around whatever rows (or compressed pixel data) it is given."""
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+def chunk(kind: bytes, body: bytes) -> bytes:
+    """A PNG chunk with its right checksum."""
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
+
+def png_of(width: int, height: int, rows: bytes, colour_type: int = 2, interlaced: bool = False,
+           pixel_data: bytes | None = None, before: tuple[bytes, ...] = (),
+           between: tuple[bytes, ...] = (), after: tuple[bytes, ...] = ()) -> bytes:
+    """A PNG with right checksums around whatever rows (or compressed pixel data) it is given;
+    ``before`` the pixels, ``between`` two halves of them, ``after`` them: more chunks."""
     header = struct.pack(">IIBBBBB", width, height, 8, colour_type, 0, 0, int(interlaced))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
-            + chunk(b"IDAT", zlib.compress(rows) if pixel_data is None else pixel_data)
-            + chunk(b"IEND", b""))
+    compressed = zlib.compress(rows) if pixel_data is None else pixel_data
+    half = len(compressed) // 2 if between else len(compressed)
+    pixels = chunk(b"IDAT", compressed[:half]) + b"".join(between) + (
+        chunk(b"IDAT", compressed[half:]) if between else b"")
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + b"".join(before) + pixels
+            + b"".join(after) + chunk(b"IEND", b""))
+
+
+def passed_on(image: Image.Image) -> bool:
+    return True
 
 
 @pytest.mark.parametrize("mode", ["1", "L", "LA", "P", "RGB", "RGBA", "I;16"])
 @pytest.mark.parametrize("size", [(1, 1), (7, 3), (33, 17)])
-def test_a_whole_png_is_known_complete_without_decoding_and_decodes_the_same(mode, size):
+def test_a_whole_png_passed_on_is_known_complete_without_decoding(mode, size):
     image = grainy_photo("RGB", size).convert(mode) if mode != "I;16" else Image.new(mode, size, 300)
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     assert imaging.checks.png_rows_complete(buffer.getvalue()) is True
-    assert same_pixels(imaging.open_checked(buffer.getvalue(), max_pixels=10**6), image)
+    checked = imaging.open_checked(buffer.getvalue(), max_pixels=10**6, passed_on=passed_on)
+    assert checked.tile  # not decoded; and when it is, the same pixels
+    assert same_pixels(checked, image)
+
+
+def test_a_png_not_passed_on_is_decoded_here():
+    for told in (None, lambda image: False):
+        assert imaging.open_checked(png_bytes(), max_pixels=10**6, passed_on=told).tile == []
 
 
 ROW = b"\x00" + b"\x10\x20\x30" * 4  # one unfiltered row of 4 RGB pixels
@@ -96,14 +114,35 @@ ROW = b"\x00" + b"\x10\x20\x30" * 4  # one unfiltered row of 4 RGB pixels
 def test_a_png_with_whole_chunks_but_broken_pixels_is_refused(data):
     assert imaging.checks.png_rows_complete(data) is False
     with pytest.raises(BadUpstreamImage):
-        imaging.open_checked(data, max_pixels=10**6)
+        imaging.open_checked(data, max_pixels=10**6, passed_on=passed_on)
 
 
-def test_an_interlaced_png_is_decoded_to_be_checked():
-    # Adam7 for 1x1: the single pixel is the whole of the first pass.
-    interlaced = png_of(1, 1, b"\x00\x10\x20\x30", interlaced=True)
-    assert imaging.checks.png_rows_complete(interlaced) is None
-    assert imaging.open_checked(interlaced, max_pixels=10).getpixel((0, 0)) == (16, 32, 48)
+def test_an_animated_png_is_decoded_to_be_checked():
+    buffer = io.BytesIO()
+    frames = [Image.new("RGB", (8, 8), colour) for colour in ("red", "blue")]
+    frames[0].save(buffer, format="PNG", save_all=True, append_images=frames[1:])
+    assert imaging.checks.png_rows_complete(buffer.getvalue()) is None
+    assert imaging.open_checked(buffer.getvalue(), max_pixels=100, passed_on=passed_on).tile == []
+
+
+TEXT = chunk(b"tEXt", b"Comment\x00hello")
+
+
+@pytest.mark.parametrize("data, decodes", [
+    (png_of(4, 3, ROW * 3, between=(TEXT,)), False),  # Pillow stops at the text: truncated
+    (png_of(4, 3, ROW * 3, after=(chunk(b"pHYs", b"\x00\x01"),)), False),  # read at the end
+    (png_of(4, 3, ROW * 3, after=(TEXT,)), True),
+    (png_of(4, 3, ROW * 3, before=(chunk(b"IHDR", struct.pack(">IIBBBBB", 9, 9, 8, 2, 0, 0, 0)),)),
+     False),  # a second header: Pillow takes its size
+    (png_of(1, 1, b"\x00\x10\x20\x30", interlaced=True), True),
+], ids=["split pixels", "short pHYs after", "text after", "second header", "interlaced"])
+def test_anything_but_a_plain_png_is_decoded_to_be_checked(data, decodes):
+    assert imaging.checks.png_rows_complete(data) is None
+    if decodes:
+        assert imaging.open_checked(data, max_pixels=100, passed_on=passed_on).tile == []
+    else:
+        with pytest.raises(BadUpstreamImage):
+            imaging.open_checked(data, max_pixels=100, passed_on=passed_on)
 
 
 def grainy_photo(mode: str, size: tuple[int, int] = (97, 61)) -> Image.Image:
