@@ -45,7 +45,11 @@ class BatchedExists:
             if not self._in_flight:
                 self._in_flight = check.sends = True
         if not check.sends:
-            check.woken.wait()  # for its answer, or for its turn to send
+            try:
+                check.woken.wait()  # for its answer, or for its turn to send
+            except BaseException:
+                self._leave(check)  # its request was stopped (a timeout, the worker's exit)
+                raise
         if check.sends:
             self._send()
         if check.error is not None:
@@ -73,10 +77,23 @@ class BatchedExists:
             raise
         finally:
             with self._lock:
-                if self._waiting:
-                    self._waiting[0].sends = True
-                    self._waiting[0].woken.set()
-                else:
-                    self._in_flight = False
+                self._pass_turn()
             for check in batch:
                 check.woken.set()
+
+    def _leave(self, check: Check) -> None:
+        """A waiting check no one will read: out of the queue, and the turn to send, if it
+        had passed to it, on to the next, or the queue would wait for it for ever."""
+        with self._lock:
+            if check in self._waiting:
+                self._waiting.remove(check)
+                if check.sends:
+                    self._pass_turn()
+
+    def _pass_turn(self) -> None:
+        """Under the lock: the first waiting check sends next, or no one is sending."""
+        if self._waiting:
+            self._waiting[0].sends = True
+            self._waiting[0].woken.set()
+        else:
+            self._in_flight = False

@@ -9,6 +9,7 @@ import time
 import pytest
 import redis
 
+import storage.batched_exists
 from storage.batched_exists import BatchedExists
 
 
@@ -126,3 +127,36 @@ def test_a_sender_stopped_mid_way_leaves_its_batch_failed_never_deleted(redis_se
     assert all(isinstance(answers[key], redis.ConnectionError) for key in ("here#b", "here#c"))
     assert round_trips.batches[1] == ["here", "here", "here"]
     assert exists("here") is True  # and the turn went back: nothing hangs
+
+
+def test_a_waiter_stopped_when_its_turn_came_passes_the_turn_on(redis_server, monkeypatch):
+    class Stopped(BaseException):
+        pass
+
+    class WokenThenStopped(threading.Event):
+        def wait(self, timeout=None):
+            super().wait(timeout)
+            raise Stopped()  # as a gevent Timeout would, in the middle of the wait
+
+    class StoppableCheck(storage.batched_exists.Check):
+        def __init__(self, key: str):
+            super().__init__(key)
+            if key == "stopped":
+                self.woken = WokenThenStopped()
+
+    monkeypatch.setattr(storage.batched_exists, "Check", StoppableCheck)
+    client = redis_server.client()
+    client.set("here", b"1")
+    exists = BatchedExists(client)
+    round_trips = HeldRoundTrips(exists)
+    first = asked_in_threads(exists, ["here#first"])
+    assert round_trips.on_wire.wait(5)
+    rest = asked_in_threads(exists, ["stopped", "here#after"])  # the first of these sends next
+    wait_until(lambda: len(exists._waiting) == 2)
+    round_trips.release.set()
+    for thread in first["threads"] + rest["threads"]:
+        thread.join(5)
+        assert not thread.is_alive()
+    assert isinstance(rest["answers"]["stopped"], Stopped)
+    assert rest["answers"]["here#after"] is True
+    assert round_trips.batches == [["here"], ["here"]]
