@@ -89,7 +89,8 @@ class UpstreamPool:
         proxy = requests.utils.select_proxy(url, requests.utils.get_environ_proxies(url))
         size = connections_per_worker(open_file_limit())
         self.pool: urllib3.PoolManager = (
-            urllib3.ProxyManager(proxy, maxsize=size, retries=False) if proxy
+            urllib3.ProxyManager(proxy, maxsize=size, retries=False,
+                                 proxy_headers=proxy_authorization(proxy)) if proxy
             else urllib3.PoolManager(maxsize=size, retries=False))
 
     def request(self, method: str, url: str, *, body: bytes | None, headers: dict[str, str],
@@ -99,6 +100,13 @@ class UpstreamPool:
                 method, url, body=body, headers=headers, redirect=False, retries=False,
                 timeout=urllib3.Timeout(connect=timeout[0], read=timeout[1]),
                 preload_content=False, decode_content=True))
+
+
+def proxy_authorization(proxy: str) -> dict[str, str] | None:
+    """The Proxy-Authorization of a proxy address with a user in it, as requests and httpx
+    send it; urllib3 leaves a proxy's credentials out."""
+    user, password = requests.utils.get_auth_from_url(proxy)
+    return urllib3.make_headers(proxy_basic_auth=f"{user}:{password}") if user else None
 
 
 def time_left(deadline: float) -> float:
@@ -149,7 +157,7 @@ Answer = requests.Response | UpstreamAnswer
 
 def raise_for_status(response: Answer) -> None:
     status = response.status_code
-    if status == 200:
+    if 200 <= status < 300:
         return
     if status == 429:
         raise UpstreamBusy(retry_after_seconds(response.headers.get("Retry-After")))

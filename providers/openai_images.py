@@ -75,8 +75,6 @@ class OpenAIProvider(UpstreamProvider, Editor, Varier):
         self.read_timeout = read_timeout
         self.generations_url = base_url.rstrip("/") + "/images/generations"
         self.connections = UpstreamPool(self.generations_url)
-        self.headers = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json",
-                        "Accept": "application/json", "User-Agent": "artproxy"}
         # No SDK retries: fallback and the breaker decide what happens after a failure.
         self.client = openai.OpenAI(
             api_key=api_key, base_url=base_url, max_retries=0,
@@ -85,6 +83,11 @@ class OpenAIProvider(UpstreamProvider, Editor, Varier):
         # `uname -p`, once: asked here, not by each call of the first burst (200 clients made a
         # worker fork a dozen times).
         platform.platform()
+        # Plain generations send what the SDK's calls send, with what it reads from the
+        # environment (OPENAI_ORG_ID, OPENAI_PROJECT_ID, OPENAI_CUSTOM_HEADERS).
+        self.headers = {name: value for name, value in {
+            **self.client.default_headers, **self.client.auth_headers}.items()
+            if isinstance(value, str)}
 
     @property
     def upstream(self) -> str:
@@ -114,7 +117,7 @@ class OpenAIProvider(UpstreamProvider, Editor, Varier):
             body = read_body(answer, deadline, base64_bytes + ANSWER_ENVELOPE_BYTES)
         try:
             return first_of(json.loads(body))
-        except (ValueError, TypeError, LookupError) as error:
+        except (ValueError, TypeError, LookupError, RecursionError) as error:
             raise BadUpstreamImage(NOT_OPENAI_SHAPE) from error
 
     def _streams(self) -> bool:

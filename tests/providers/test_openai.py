@@ -66,6 +66,7 @@ def test_older_models_are_asked_for_base64_explicitly(openai_app, upstream):
     (Answer(body=b'{"data": ["iVBO"]}', headers={"Content-Type": "application/json"}), 502),
     (Answer(body=b'{"data": [{"b64_json": 7}]}', headers={"Content-Type": "application/json"}), 502),
     (Answer(body=b'[1, 2]', headers={"Content-Type": "application/json"}), 502),
+    (Answer(body=b"[" * 5000, headers={"Content-Type": "application/json"}), 502),
     (Answer(delay=2), 504),
 ])
 def test_failures_map_as_for_every_provider(openai_app, upstream, answer, status):
@@ -96,6 +97,45 @@ def test_an_answer_past_the_byte_limit_is_502_however_it_is_sent(openai_app, ups
     upstream.will_answer(answer, Answer(body=answer.body + b" " * 70_000, headers=answer.headers))
     assert client.get("/generate?p=x").status_code == 502  # its base64 is too long
     assert client.get("/generate?p=y").status_code == 502  # the body as a whole is
+
+
+@pytest.mark.parametrize("query", ["p=x", "p=x&aspect=16:9"], ids=["passed on", "resized"])
+def test_a_png_broken_between_its_pixel_chunks_is_502_passed_on_or_resized(openai_app, upstream,
+                                                                         query):
+    from tests.imaging.test_imaging import ROW, TEXT, png_of
+
+    upstream.default_answer = openai_answer(png_of(4, 3, ROW * 3, between=(TEXT,)))
+    response = openai_app().test_client().get(f"/generate?{query}")
+    assert response.status_code == 502
+    assert response.get_json()["code"] == "bad_upstream_image"
+
+
+def test_plain_generations_send_the_sdks_headers_and_any_2xx_is_an_answer(
+        openai_app, upstream, monkeypatch):
+    monkeypatch.setenv("OPENAI_ORG_ID", "org-123")
+    monkeypatch.setenv("OPENAI_PROJECT_ID", "proj-9")
+    answer = openai_answer(png_bytes())
+    upstream.default_answer = Answer(status=201, body=answer.body, headers=answer.headers)
+    assert openai_app().test_client().get("/generate?p=x").status_code == 200
+    headers = {name.lower(): value for name, value in upstream.received[0].headers.items()}
+    assert (headers["openai-organization"], headers["openai-project"]) == ("org-123", "proj-9")
+    assert headers["authorization"] == "Bearer sk-test-secret"
+
+
+def test_a_proxy_with_a_user_in_its_address_gets_its_credentials(openai_app, upstream,
+                                                                   monkeypatch):
+    # The local server plays the proxy: it sees the request as a proxy would.
+    monkeypatch.setenv("HTTP_PROXY", upstream.url.rsplit("/", 2)[0].replace(
+        "http://", "http://artproxy:p%40ss@"))
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    upstream.default_answer = openai_answer(png_bytes())
+    client = openai_app(OPENAI_BASE_URL="http://openai.test/v1").test_client()
+    assert client.get("/generate?p=x").status_code == 200
+    request = upstream.received[0]
+    assert request.path == "http://openai.test/v1/images/generations"  # a proxy's request line
+    sent = {name.lower(): value for name, value in request.headers.items()}
+    assert sent["proxy-authorization"] == "Basic " + base64.b64encode(b"artproxy:p@ss").decode()
 
 
 def test_an_upstream_that_refuses_connections_is_502(openai_app):
