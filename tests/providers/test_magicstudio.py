@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import struct
 import time
 import uuid
@@ -11,7 +10,7 @@ import zlib
 import pytest
 
 from testing.fake_upstream import Answer, jpeg_bytes, png_bytes
-from tests.helpers import stored_files
+from tests.helpers import free_port, stored_files
 
 
 def test_request_is_the_multipart_form_the_upstream_expects(client, upstream):
@@ -168,9 +167,7 @@ def test_a_trickling_answer_is_cut_off_at_the_timeout(make_app, upstream):
 
 
 def test_connection_refused_is_502(make_app, image_dir):
-    with socket.socket() as placeholder:
-        placeholder.bind(("127.0.0.1", 0))
-        closed_port = placeholder.getsockname()[1]
+    closed_port = free_port()  # nothing listens on it
     client = make_app(MAGICSTUDIO_URL=f"http://127.0.0.1:{closed_port}/api").test_client()
     response = client.get("/image?p=x")
     assert response.status_code == 502

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-import socket
 import subprocess
 
 import pytest
@@ -139,9 +138,7 @@ def test_a_proxy_with_a_user_in_its_address_gets_its_credentials(openai_app, ups
 
 
 def test_an_upstream_that_refuses_connections_is_502(openai_app):
-    with socket.socket() as placeholder:
-        placeholder.bind(("127.0.0.1", 0))
-        closed_port = placeholder.getsockname()[1]
+    closed_port = free_port()  # nothing listens on it
     client = openai_app(OPENAI_BASE_URL=f"http://127.0.0.1:{closed_port}/v1").test_client()
     response = client.get("/generate?p=x")
     assert response.status_code == 502

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 
@@ -11,6 +10,7 @@ import redis
 
 import storage.batched_exists
 from storage.batched_exists import BatchedExists
+from testing import free_port
 
 
 class HeldRoundTrips:
@@ -96,9 +96,7 @@ def test_alone_each_check_is_its_own_round_trip_and_sees_the_latest_state(redis_
 
 
 def test_a_redis_that_cannot_be_reached_fails_every_check_and_the_next_ones_too():
-    with socket.socket() as placeholder:
-        placeholder.bind(("127.0.0.1", 0))
-        closed_port = placeholder.getsockname()[1]
+    closed_port = free_port()  # nothing listens on it
     exists = BatchedExists(redis.Redis(port=closed_port, retry=None))  # redis-py's own: 6 s
     for _ in range(2):  # the turn is given back after a failure: the second does not hang
         with pytest.raises(redis.ConnectionError):
