@@ -67,22 +67,39 @@ def wait_until(condition, seconds: float = 5) -> None:
         time.sleep(0.005)
 
 
+def queued_behind_a_held_round_trip(exists: BatchedExists, round_trips: HeldRoundTrips,
+                                    keys: list[str], before_release=lambda: None):
+    """A first check ("here") sent and held on its way back, ``keys`` asked in order and
+    queued behind it, ``before_release()``, then the hold released and every thread ended.
+    What the first got, and what each of ``keys`` got."""
+    first = asked_in_threads(exists, ["here#first"])
+    assert round_trips.on_wire.wait(5)
+    rest = asked_in_threads(exists, keys)
+    wait_until(lambda: len(exists._waiting) == len(keys))
+    before_release()
+    round_trips.release.set()
+    for thread in first["threads"] + rest["threads"]:
+        thread.join(10)
+        assert not thread.is_alive()
+    return first["answers"], rest["answers"]
+
+
+class Stopped(BaseException):
+    """What stops a request mid-way, as a gevent Timeout does."""
+
+
 def test_checks_that_arrive_during_a_round_trip_go_out_together_in_the_next(redis_server):
     client = redis_server.client()
     client.set("here", b"1")
     exists = BatchedExists(client)
     round_trips = HeldRoundTrips(exists)
-    first = asked_in_threads(exists, ["here#first"])
-    assert round_trips.on_wire.wait(5)
-    rest = asked_in_threads(exists, ["here#a", "gone#b", "here#c", "gone#d"])
-    wait_until(lambda: len(exists._waiting) == 4)
-    client.delete("here")  # before the waiting ones are sent: they must not find it
-    round_trips.release.set()
-    for thread in first["threads"] + rest["threads"]:
-        thread.join(10)
+    # The key is deleted before the waiting ones are sent: they must not find it.
+    first, rest = queued_behind_a_held_round_trip(
+        exists, round_trips, ["here#a", "gone#b", "here#c", "gone#d"],
+        before_release=lambda: client.delete("here"))
     assert round_trips.batches == [["here"], ["here", "gone", "here", "gone"]]
-    assert first["answers"] == {"here#first": True}
-    assert rest["answers"] == {"here#a": False, "gone#b": False, "here#c": False, "gone#d": False}
+    assert first == {"here#first": True}
+    assert rest == {"here#a": False, "gone#b": False, "here#c": False, "gone#d": False}
 
 
 def test_alone_each_check_is_its_own_round_trip_and_sees_the_latest_state(redis_server):
@@ -104,23 +121,14 @@ def test_a_redis_that_cannot_be_reached_fails_every_check_and_the_next_ones_too(
 
 
 def test_a_sender_stopped_mid_way_leaves_its_batch_failed_never_deleted(redis_server):
-    class Stopped(BaseException):
-        pass
-
     client = redis_server.client()
     client.set("here", b"1")
     exists = BatchedExists(client)
     # The first round trip is held while three more checks queue; the second, sent by the
     # first of those, is stopped (as a gevent Timeout stops a request) on the wire.
     round_trips = HeldRoundTrips(exists, second_raises=Stopped())
-    first = asked_in_threads(exists, ["here#first"])
-    assert round_trips.on_wire.wait(5)
-    rest = asked_in_threads(exists, ["here#sender", "here#b", "here#c"])
-    wait_until(lambda: len(exists._waiting) == 3)
-    round_trips.release.set()
-    for thread in first["threads"] + rest["threads"]:
-        thread.join(10)
-    answers = rest["answers"]
+    _, answers = queued_behind_a_held_round_trip(exists, round_trips,
+                                                 ["here#sender", "here#b", "here#c"])
     assert isinstance(answers["here#sender"], Stopped)
     assert all(isinstance(answers[key], redis.ConnectionError) for key in ("here#b", "here#c"))
     assert round_trips.batches[1] == ["here", "here", "here"]
@@ -128,9 +136,6 @@ def test_a_sender_stopped_mid_way_leaves_its_batch_failed_never_deleted(redis_se
 
 
 def test_a_waiter_stopped_when_its_turn_came_passes_the_turn_on(redis_server, monkeypatch):
-    class Stopped(BaseException):
-        pass
-
     class WokenThenStopped(threading.Event):
         def wait(self, timeout=None):
             super().wait(timeout)
@@ -147,14 +152,8 @@ def test_a_waiter_stopped_when_its_turn_came_passes_the_turn_on(redis_server, mo
     client.set("here", b"1")
     exists = BatchedExists(client)
     round_trips = HeldRoundTrips(exists)
-    first = asked_in_threads(exists, ["here#first"])
-    assert round_trips.on_wire.wait(5)
-    rest = asked_in_threads(exists, ["stopped", "here#after"])  # the first of these sends next
-    wait_until(lambda: len(exists._waiting) == 2)
-    round_trips.release.set()
-    for thread in first["threads"] + rest["threads"]:
-        thread.join(5)
-        assert not thread.is_alive()
-    assert isinstance(rest["answers"]["stopped"], Stopped)
-    assert rest["answers"]["here#after"] is True
+    # The first of these sends next: it is stopped as its turn comes.
+    _, rest = queued_behind_a_held_round_trip(exists, round_trips, ["stopped", "here#after"])
+    assert isinstance(rest["stopped"], Stopped)
+    assert rest["here#after"] is True
     assert round_trips.batches == [["here"], ["here"]]
