@@ -284,6 +284,29 @@ def test_provider_is_offered_only_when_there_is_a_choice(visit, image_dir, proce
         assert values == ["", *offered]
 
 
+def test_the_page_starts_whichever_of_its_scripts_arrives_last(browser, image_dir, processes):
+    """account.js held back while app.js is running: the page must wait for it, not call into
+    a script that has not run yet (a slow second script once left "showAccount is not
+    defined" in the alert)."""
+    base_url = serve(processes, image_dir)
+    context = browser.new_context()
+    try:
+        held = []
+        context.route("**/static/account.js", lambda route: held.append(route))
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(base_url + "/app", wait_until="commit")
+        page.wait_for_timeout(500)  # time enough for app.js to ask for and get /options
+        assert len(held) == 1
+        held[0].continue_()
+        page.get_by_label("Style").locator("option").nth(1).wait_for(state="attached")
+        expect(page.get_by_role("alert")).to_be_hidden()
+        assert errors == []
+    finally:
+        context.close()
+
+
 def test_the_docs_page_lists_every_operation(visit, image_dir, processes):
     base_url = serve(processes, image_dir)
     tab = visit(base_url)

@@ -406,4 +406,6 @@ function start() {
   loadChoices().then(keepFormatsPossible).catch(showError);
 }
 
-start();
+// Not at once: the deferred scripts after this one (account.js) have not run yet, and the
+// answers start() waits for can arrive before they do. DOMContentLoaded comes after them all.
+document.addEventListener("DOMContentLoaded", start);
