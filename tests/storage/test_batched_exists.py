@@ -43,8 +43,11 @@ class HeldRoundTrips:
         client.pipeline = pipeline
 
 
-def asked_in_threads(exists: BatchedExists, keys: list[str]) -> dict[str, object]:
-    """Each key asked by a thread of its own; what each got (True, False or its error)."""
+def asked_in_threads(exists: BatchedExists, keys: list[str],
+                     queued: bool = False) -> dict[str, object]:
+    """Each key asked by a thread of its own; what each got (True, False or its error).
+    ``queued``: each thread starts once the one before it waits in the queue, so the queue
+    holds them in this order and its first is the next to send."""
     answers: dict[str, object] = {}
 
     def ask(key: str) -> None:
@@ -54,9 +57,10 @@ def asked_in_threads(exists: BatchedExists, keys: list[str]) -> dict[str, object
             answers[key] = error
 
     threads = [threading.Thread(target=ask, args=(key,)) for key in keys]
-    for thread in threads:
+    for count, thread in enumerate(threads, start=1):
         thread.start()
-        time.sleep(0.01)  # in this order: the queue's first is the next to send
+        if queued:  # a wait on the queue, not a pause: a busy machine may start threads late
+            wait_until(lambda: len(exists._waiting) == count)
     return {"threads": threads, "answers": answers}
 
 
@@ -74,8 +78,7 @@ def queued_behind_a_held_round_trip(exists: BatchedExists, round_trips: HeldRoun
     What the first got, and what each of ``keys`` got."""
     first = asked_in_threads(exists, ["here#first"])
     assert round_trips.on_wire.wait(5)
-    rest = asked_in_threads(exists, keys)
-    wait_until(lambda: len(exists._waiting) == len(keys))
+    rest = asked_in_threads(exists, keys, queued=True)
     before_release()
     round_trips.release.set()
     for thread in first["threads"] + rest["threads"]:
